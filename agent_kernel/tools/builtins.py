@@ -1,0 +1,14 @@
+"""The built-in notebook tools, in the order the model sees them."""
+
+from __future__ import annotations
+
+from agent_kernel.tools.base import Tool
+
+
+def builtin_tools() -> list[Tool]:
+    from agent_kernel.tools.dataframes import describe_dataframe
+    from agent_kernel.tools.python import propose_cell, run_python
+    from agent_kernel.tools.sql import sql
+    from agent_kernel.tools.variables import list_variables
+
+    return [list_variables, describe_dataframe, sql, run_python, propose_cell]
