@@ -1,1 +1,46 @@
-"""agent-kernel"""
+"""agent-kernel: a Jupyter-native runtime for LLM agents.
+
+`%load_ext agent_kernel` registers `%%agent` / `%agent` and nothing heavy: openai, duckdb,
+pandas and pydantic load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent_kernel._version import __version__
+
+__all__ = ["Tool", "ToolContext", "ToolError", "ToolResult", "__version__", "tool"]
+
+_LAZY = {
+    "tool": "agent_kernel.tools.base",
+    "Tool": "agent_kernel.tools.base",
+    "ToolContext": "agent_kernel.tools.base",
+    "ToolError": "agent_kernel.tools.base",
+    "ToolResult": "agent_kernel.tools.base",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # `from agent_kernel import tool` works without paying for pydantic at %load_ext time.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'agent_kernel' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    from agent_kernel.magics import AgentMagics, settings_for, transform_agent_cell
+
+    settings_for(ipython)
+    ipython.register_magics(AgentMagics)
+    if transform_agent_cell not in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.append(transform_agent_cell)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from agent_kernel.magics import transform_agent_cell
+
+    if transform_agent_cell in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.remove(transform_agent_cell)

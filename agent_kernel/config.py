@@ -1,0 +1,127 @@
+"""Settings: the `Agent` configurable (`%config Agent.model = ...`) and endpoint resolution.
+
+Values come, in order, from `%config` / `ipython_config.py`, then environment variables
+(`AGENT_KERNEL_MODEL`, `OPENAI_BASE_URL`, the key variable), then defaults. The API key is
+only ever read from the environment at call time; it is never a trait, so `%config`,
+`%agent config` and saved notebooks cannot show it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from traitlets import Float, Int, Unicode
+from traitlets.config import Configurable
+
+from agent_kernel.errors import AgentConfigError
+
+OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
+NO_ENDPOINT_MESSAGE = (
+    "no model endpoint set. Set OPENAI_API_KEY (or run %agent key), or point at a local "
+    'server: %config Agent.base_url = "http://localhost:11434/v1" for Ollama.'
+)
+
+
+class Agent(Configurable):
+    """How `%%agent` cells reach a model and how long they may run."""
+
+    model = Unicode(
+        None,
+        allow_none=True,
+        help="Model name, e.g. 'gpt-4o-mini' or 'llama3.2'. Env: AGENT_KERNEL_MODEL. "
+        "Default: gpt-4o-mini on OpenAI; on another server, its only model if it has one.",
+    ).tag(config=True)
+    base_url = Unicode(
+        None,
+        allow_none=True,
+        help="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1 (Ollama). "
+        "Env: OPENAI_BASE_URL. Default: OpenAI.",
+    ).tag(config=True)
+    api_key_env = Unicode(
+        "OPENAI_API_KEY",
+        help="Name of the environment variable that holds the API key (never the key itself).",
+    ).tag(config=True)
+    max_steps = Int(12, help="Most model calls one %%agent cell may make.").tag(config=True)
+    temperature = Float(
+        None, allow_none=True, help="Sampling temperature; unset sends none (server default)."
+    ).tag(config=True)
+    request_timeout = Float(
+        120.0, help="Seconds to wait for the server on one request before retrying."
+    ).tag(config=True)
+    max_retries = Int(
+        3, help="Retries on 429, 5xx, timeouts and dropped connections, with backoff."
+    ).tag(config=True)
+    max_tool_result_chars = Int(
+        8000, help="Most characters of one tool result sent to the model."
+    ).tag(config=True)
+    instructions = Unicode(
+        "", help="Extra instructions appended to the built-in system prompt."
+    ).tag(config=True)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and as what a run calls the model. `api_key` stays out of every repr."""
+
+    base_url: str | None
+    model: str | None
+    key_source: str | None
+    api_key: str = ""
+
+    def __repr__(self) -> str:
+        return (
+            f"Endpoint(base_url={self.base_url!r}, model={self.model!r}, "
+            f"key_source={self.key_source!r})"
+        )
+
+    @property
+    def label(self) -> str:
+        return self.base_url or "OpenAI"
+
+
+def resolve_endpoint(agent: Agent, model_override: str | None = None) -> Endpoint:
+    """Combine settings and environment into an endpoint, or say in one line what is missing."""
+    base_url = agent.base_url or os.environ.get("OPENAI_BASE_URL") or None
+    model = model_override or agent.model or os.environ.get("AGENT_KERNEL_MODEL") or None
+    key_var = agent.api_key_env or "OPENAI_API_KEY"
+    api_key = os.environ.get(key_var, "")
+    if not api_key and not base_url:
+        raise AgentConfigError(NO_ENDPOINT_MESSAGE)
+    if not base_url and not model:
+        model = OPENAI_DEFAULT_MODEL
+    return Endpoint(
+        base_url=base_url.rstrip("/") if base_url else None,
+        model=model,
+        key_source=key_var if api_key else None,
+        api_key=api_key,
+    )
+
+
+def setting_sources(agent: Agent) -> list[tuple[str, str, str]]:
+    """(setting, effective value, where it came from) for `%agent config`; no key values."""
+    configured = set(agent.config.get("Agent", {}).keys()) if agent.config else set()
+
+    def source(name: str, env: str | None = None) -> str:
+        if name in configured:
+            return "%config"
+        if env and os.environ.get(env):
+            return f"env {env}"
+        return "default"
+
+    rows: list[tuple[str, str, str]] = []
+    base_url = agent.base_url or os.environ.get("OPENAI_BASE_URL")
+    rows.append(("base_url", base_url or "OpenAI (https://api.openai.com/v1)",
+                 source("base_url", "OPENAI_BASE_URL")))
+    model = agent.model or os.environ.get("AGENT_KERNEL_MODEL")
+    model_default = OPENAI_DEFAULT_MODEL if not base_url else "the server's only model"
+    rows.append(("model", model or f"(unset: {model_default})", source("model", "AGENT_KERNEL_MODEL")))
+    key_var = agent.api_key_env
+    key_state = f"set in ${key_var}" if os.environ.get(key_var) else f"not set (${key_var} is empty)"
+    rows.append(("api_key_env", f"{key_var}: {key_state}", source("api_key_env")))
+    for name in ("max_steps", "temperature", "request_timeout", "max_retries",
+                 "max_tool_result_chars"):
+        rows.append((name, repr(getattr(agent, name)), source(name)))
+    rows.append(("instructions", repr(agent.instructions[:60]) if agent.instructions else "(none)",
+                 source("instructions")))
+    return rows

@@ -1,0 +1,62 @@
+"""Events: the one record of everything a run does.
+
+The loop never prints, stores or draws; it emits events. Observers (the cell renderer, later
+the store and the trace widget) subscribe. That keeps the loop testable with no UI.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+EventKind = Literal[
+    "run_started",  # data: request, model, endpoint, max_steps
+    "model_started",  # data: messages (count), tools (count)
+    "text_delta",  # data: text
+    "model_retry",  # data: reason, attempt, max_attempts, wait_seconds
+    "model_finished",  # data: text, tool_calls, usage, finish_reason, duration_ms
+    "policy_decision",  # data: tool, call_id, decision, reason
+    "tool_started",  # data: tool, call_id, arguments
+    "tool_finished",  # data: tool, call_id, ok, summary, content, duration_ms, truncated
+    "run_finished",  # data: status, answer, steps, usage, message
+]
+
+
+def new_id(prefix: str = "") -> str:
+    return prefix + uuid.uuid4().hex[:12]
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: EventKind
+    run_id: str
+    step: int
+    data: dict[str, Any] = field(default_factory=dict)
+    time: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Observer = Callable[[Event], None]
+
+
+class EventBus:
+    """Delivers each event to every observer; one failing observer does not stop the run."""
+
+    def __init__(self, observers: list[Observer] | None = None) -> None:
+        self.observers: list[Observer] = list(observers or [])
+        self.failures: list[tuple[Observer, BaseException]] = []
+
+    def subscribe(self, observer: Observer) -> None:
+        self.observers.append(observer)
+
+    def emit(self, event: Event) -> None:
+        for observer in self.observers:
+            try:
+                observer(event)
+            except Exception as exc:  # an observer bug must not lose the run
+                self.failures.append((observer, exc))

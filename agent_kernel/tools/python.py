@@ -1,0 +1,201 @@
+"""Code tools: run Python in the user's namespace, or hand the user a cell to run themselves."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import itertools
+import linecache
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+from agent_kernel.tools.base import ToolContext, ToolResult, bound_text, tool
+
+_run_counter = itertools.count(1)
+MAX_TRACEBACK_LINES = 25
+
+
+@tool(effects="execute", register=False)
+async def run_python(code: str, ctx: ToolContext) -> ToolResult:
+    """Run Python code in the user's live kernel and return what it printed, the value of its last expression, what it displayed, or the error with a short traceback.
+
+    Variables it defines stay in the user's namespace; figures and displayed objects appear in the user's notebook. Top-level `await` works. Prefer `sql` for aggregating dataframes and `describe_dataframe` for looking at one.
+
+    Args:
+        code: Python source to execute, as in a notebook cell.
+    """
+    from IPython.utils.capture import capture_output
+
+    shell = ctx.shell
+    source = shell.transform_cell(code) if shell is not None else code
+    filename = f"<agent-code-{next(_run_counter)}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace = ctx.user_ns
+    before = {name: id(value) for name, value in namespace.items()}
+    value: Any = None
+    error: BaseException | None = None
+    with capture_output(stdout=True, stderr=True, display=shell is not None) as captured:
+        try:
+            body, last = _compile(source, filename)
+            with _interruptible():
+                value = await _execute(body, namespace)
+                if last is not None:
+                    value = await _execute(last, namespace)
+        except (KeyboardInterrupt, SystemExit) as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            error = exc
+        except BaseException as exc:
+            error = exc
+        _flush_figures()
+    _show_in_cell(captured, value, shell)
+    changed = sorted(
+        name
+        for name, v in namespace.items()
+        if not name.startswith("_") and before.get(name) != id(v)
+    )
+    return _report(captured, value, error, changed, ctx.max_result_chars)
+
+
+@tool(effects=(), register=False)
+def propose_cell(code: str, ctx: ToolContext) -> str:
+    """Put code into a new cell below the current one for the user to review and run themselves.
+
+    Use it when the user should run or keep the code, rather than running it yourself. Only one cell can be proposed per request; a later proposal replaces the earlier one, so put all the code in one proposal.
+
+    Args:
+        code: The complete code for the new cell.
+    """
+    shell = ctx.shell
+    replaced = "proposed_cell" in ctx.state
+    ctx.state["proposed_cell"] = code
+    if shell is None:
+        return "No notebook is attached; show the code in your answer instead."
+    shell.set_next_input(code, replace=False)
+    lines = code.count("\n") + 1
+    note = " (it replaces the earlier proposal)" if replaced else ""
+    return f"Proposed a new {lines}-line cell below{note}; the user decides whether to run it."
+
+
+def _compile(source: str, filename: str) -> tuple[Any, Any]:
+    """Code for all statements but a trailing expression, and code for that expression."""
+    flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+    tree = ast.parse(source, filename, "exec")
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = ast.Expression(tree.body.pop().value)
+    body = compile(tree, filename, "exec", flags=flags)
+    return body, compile(last, filename, "eval", flags=flags) if last is not None else None
+
+
+async def _execute(code: Any, namespace: dict[str, Any]) -> Any:
+    import inspect
+
+    result = eval(code, namespace)
+    if code.co_flags & inspect.CO_COROUTINE:
+        result = await result
+    return result
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Let a kernel interrupt stop long synchronous code.
+
+    While an async cell runs, ipykernel turns SIGINT into a cancellation that only lands when
+    the event loop regains control; code stuck in a loop would never see it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _flush_figures() -> None:
+    """Show figures the code drew where it ran, as the inline backend would after a cell."""
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is None or "inline" not in plt.get_backend().lower():
+        return
+    from IPython.display import display
+
+    for number in plt.get_fignums():
+        figure = plt.figure(number)
+        display(figure)
+        plt.close(figure)
+
+
+def _show_in_cell(captured: Any, value: Any, shell: Any) -> None:
+    """Put the code's rich outputs and its result in the cell, as if the user had run it."""
+    if shell is None:
+        return
+    from IPython.display import display
+
+    for output in captured.outputs:
+        output.display()
+    if value is not None:
+        display(value)
+
+
+def _report(
+    captured: Any, value: Any, error: BaseException | None, changed: list[str], limit: int
+) -> ToolResult:
+    parts: list[str] = []
+    if captured.stdout:
+        parts.append("stdout:\n" + bound_text(captured.stdout, limit // 2, "print less")[0])
+    if captured.stderr:
+        parts.append("stderr:\n" + bound_text(captured.stderr, limit // 4, "print less")[0])
+    kinds = [_output_kind(o.data) for o in captured.outputs]
+    if kinds:
+        parts.append("displayed in the notebook: " + ", ".join(kinds))
+    if error is not None:
+        parts.append(_format_error(error))
+        summary = f"{type(error).__name__}: {error}".split("\n")[0][:120]
+    else:
+        if value is not None:
+            parts.append("result:\n" + bound_text(_safe_repr(value), limit // 2, "return less")[0])
+        summary = "ran" + (f"; changed {', '.join(changed[:6])}" if changed else "")
+    if changed:
+        parts.append("new or changed variables: " + ", ".join(changed[:30]))
+    if not parts:
+        parts.append("ran without output")
+    return ToolResult(
+        content="\n".join(parts),
+        ok=error is None,
+        summary=summary,
+        data={"changed": changed, "outputs": kinds},
+    )
+
+
+def _format_error(error: BaseException) -> str:
+    """The traceback from the agent's code inward, trimmed to what a fix needs."""
+    tb = error.__traceback__
+    while tb is not None and not tb.tb_frame.f_code.co_filename.startswith("<agent-code-"):
+        tb = tb.tb_next
+    lines = traceback.format_exception(type(error), error, tb)
+    text = "".join(lines).rstrip()
+    rows = text.splitlines()
+    if len(rows) > MAX_TRACEBACK_LINES:
+        rows = ["Traceback (most recent call last, trimmed):", *rows[-MAX_TRACEBACK_LINES:]]
+    return "error:\n" + "\n".join(rows)
+
+
+def _output_kind(data: dict[str, Any]) -> str:
+    if "image/png" in data or "image/svg+xml" in data:
+        return "a figure"
+    if "text/html" in data:
+        return "an HTML table or object"
+    return "text output"
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception as exc:
+        return f"<{type(value).__name__} object; repr failed: {exc}>"
