@@ -111,17 +111,36 @@ def setting_sources(agent: Agent) -> list[tuple[str, str, str]]:
 
     rows: list[tuple[str, str, str]] = []
     base_url = agent.base_url or os.environ.get("OPENAI_BASE_URL")
-    rows.append(("base_url", base_url or "OpenAI (https://api.openai.com/v1)",
-                 source("base_url", "OPENAI_BASE_URL")))
+    rows.append(
+        (
+            "base_url",
+            base_url or "OpenAI (https://api.openai.com/v1)",
+            source("base_url", "OPENAI_BASE_URL"),
+        )
+    )
     model = agent.model or os.environ.get("AGENT_KERNEL_MODEL")
     model_default = OPENAI_DEFAULT_MODEL if not base_url else "the server's only model"
-    rows.append(("model", model or f"(unset: {model_default})", source("model", "AGENT_KERNEL_MODEL")))
+    rows.append(
+        ("model", model or f"(unset: {model_default})", source("model", "AGENT_KERNEL_MODEL"))
+    )
     key_var = agent.api_key_env
-    key_state = f"set in ${key_var}" if os.environ.get(key_var) else f"not set (${key_var} is empty)"
+    key_state = (
+        f"set in ${key_var}" if os.environ.get(key_var) else f"not set (${key_var} is empty)"
+    )
     rows.append(("api_key_env", f"{key_var}: {key_state}", source("api_key_env")))
-    for name in ("max_steps", "temperature", "request_timeout", "max_retries",
-                 "max_tool_result_chars"):
+    for name in (
+        "max_steps",
+        "temperature",
+        "request_timeout",
+        "max_retries",
+        "max_tool_result_chars",
+    ):
         rows.append((name, repr(getattr(agent, name)), source(name)))
-    rows.append(("instructions", repr(agent.instructions[:60]) if agent.instructions else "(none)",
-                 source("instructions")))
+    rows.append(
+        (
+            "instructions",
+            repr(agent.instructions[:60]) if agent.instructions else "(none)",
+            source("instructions"),
+        )
+    )
     return rows

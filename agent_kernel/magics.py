@@ -173,7 +173,9 @@ _background_tasks: set[asyncio.Future[Any]] = set()
 async def _run(agent: KernelAgent, options: argparse.Namespace, body: str) -> None:
     request = body.strip()
     if not request:
-        raise UsageError("write your request on the lines below %%agent, e.g. 'Which region sold most?'")
+        raise UsageError(
+            "write your request on the lines below %%agent, e.g. 'Which region sold most?'"
+        )
     result = await agent.run(
         request, model=options.model, max_steps=options.max_steps, new=options.new
     )

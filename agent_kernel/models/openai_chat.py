@@ -80,7 +80,7 @@ class OpenAIChatModel:
         listing = ", ".join(names[:12]) + (" ..." if len(names) > 12 else "")
         raise AgentConfigError(
             f"no model named and {self.endpoint.label} serves {len(names)} "
-            f"({listing or 'none'}). Choose one: %config Agent.model = \"NAME\""
+            f'({listing or "none"}). Choose one: %config Agent.model = "NAME"'
         )
 
     async def stream(
@@ -181,9 +181,9 @@ class OpenAIChatModel:
             return exc
         where = self.endpoint.label
         if isinstance(exc, openai.AuthenticationError):
+            variable = self.endpoint.key_source or "OPENAI_API_KEY"
             return AgentConfigError(
-                f"{where} rejected the API key (401). Check ${self.endpoint.key_source or 'OPENAI_API_KEY'}"
-                " or run %agent key."
+                f"{where} rejected the API key (401). Check ${variable} or run %agent key."
             )
         if isinstance(exc, openai.NotFoundError):
             return AgentConfigError(

@@ -14,7 +14,14 @@ from typing import Any, Literal
 
 from agent_kernel.errors import AgentError
 from agent_kernel.events import Event, EventBus, EventKind, new_id
-from agent_kernel.models.base import ChatModel, ModelReply, RetryNotice, TextDelta, ToolCallRequest, Usage
+from agent_kernel.models.base import (
+    ChatModel,
+    ModelReply,
+    RetryNotice,
+    TextDelta,
+    ToolCallRequest,
+    Usage,
+)
 from agent_kernel.policy.decide import Policy
 from agent_kernel.runtime.context import build_messages
 from agent_kernel.runtime.conversation import Conversation, Message
@@ -233,7 +240,9 @@ def _parse_arguments(call: ToolCallRequest) -> dict[str, Any]:
             f"{exc.pos}); send the call again with a JSON object"
         ) from None
     if not isinstance(value, dict):
-        raise ToolError(f"the arguments for {call.name} must be a JSON object, not {type(value).__name__}")
+        raise ToolError(
+            f"the arguments for {call.name} must be a JSON object, not {type(value).__name__}"
+        )
     return value
 
 

@@ -170,11 +170,11 @@ def parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
         line = lines[i]
         header = _SECTION.match(line.strip())
         # NumPy style: "Parameters" underlined by dashes.
-        if line.strip() in {"Parameters", "Returns", "Raises"} and i + 1 < len(lines):
-            if set(lines[i + 1].strip()) == {"-"}:
-                section, current = line.strip(), None
-                i += 2
-                continue
+        underlined = i + 1 < len(lines) and set(lines[i + 1].strip()) == {"-"}
+        if line.strip() in {"Parameters", "Returns", "Raises"} and underlined:
+            section, current = line.strip(), None
+            i += 2
+            continue
         if header:
             section, current = header.group(1), None
         elif section is None:
@@ -187,8 +187,9 @@ def parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
             elif current and line.strip():
                 args[current] = (args[current] + " " + line.strip()).strip()
         i += 1
-    text = "\n".join(description).strip()
-    return re.sub(r"\s*\n\s*", " ", text.split("\n\n")[0]) if text else "", args
+    paragraphs = re.split(r"\n\s*\n", "\n".join(description).strip())
+    text = "\n\n".join(" ".join(p.split()) for p in paragraphs if p.strip())
+    return text, args
 
 
 def _arguments_model(
@@ -217,7 +218,7 @@ def _arguments_model(
             annotation,
             Field(default, description=arg_docs.get(param.name) or None),
         )
-    model = create_model(  # type: ignore[call-overload]
+    model = create_model(
         f"{tool_name}_arguments",
         __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True),
         **fields,

@@ -21,9 +21,12 @@ MAX_TRACEBACK_LINES = 25
 
 @tool(effects="execute", register=False)
 async def run_python(code: str, ctx: ToolContext) -> ToolResult:
-    """Run Python code in the user's live kernel and return what it printed, the value of its last expression, what it displayed, or the error with a short traceback.
+    """Run Python code in the user's live kernel and return what it printed, the value of
+    its last expression, what it displayed, or the error with a short traceback.
 
-    Variables it defines stay in the user's namespace; figures and displayed objects appear in the user's notebook. Top-level `await` works. Prefer `sql` for aggregating dataframes and `describe_dataframe` for looking at one.
+    Variables it defines stay in the user's namespace; figures and displayed objects appear
+    in the user's notebook. Top-level `await` works. Prefer `sql` for aggregating dataframes
+    and `describe_dataframe` for looking at one.
 
     Args:
         code: Python source to execute, as in a notebook cell.
@@ -63,9 +66,11 @@ async def run_python(code: str, ctx: ToolContext) -> ToolResult:
 
 @tool(effects=(), register=False)
 def propose_cell(code: str, ctx: ToolContext) -> str:
-    """Put code into a new cell below the current one for the user to review and run themselves.
+    """Put code into a new cell below the current one for the user to review and run.
 
-    Use it when the user should run or keep the code, rather than running it yourself. Only one cell can be proposed per request; a later proposal replaces the earlier one, so put all the code in one proposal.
+    Use it when the user should run or keep the code, rather than running it yourself. Only
+    one cell can be proposed per request; a later proposal replaces the earlier one, so put
+    all the code in one proposal.
 
     Args:
         code: The complete code for the new cell.
@@ -86,8 +91,10 @@ def _compile(source: str, filename: str) -> tuple[Any, Any]:
     flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
     tree = ast.parse(source, filename, "exec")
     last = None
-    if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = ast.Expression(tree.body.pop().value)
+    final = tree.body[-1] if tree.body else None
+    if isinstance(final, ast.Expr):
+        tree.body.pop()
+        last = ast.Expression(final.value)
     body = compile(tree, filename, "exec", flags=flags)
     return body, compile(last, filename, "eval", flags=flags) if last is not None else None
 

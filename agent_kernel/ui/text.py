@@ -119,9 +119,7 @@ class CellRenderer:
         mark = "✓" if data["ok"] else "✗"
         outcome = f"{mark} {data['summary']} ({_duration(data['duration_ms'])})"
         if started is None:  # never started: bad arguments, unknown tool or not allowed
-            head, block = describe_call(
-                data["tool"], _arguments_for_display(data), rich=self.rich
-            )
+            head, block = describe_call(data["tool"], _arguments_for_display(data), rich=self.rich)
             self._line(f"{head} {outcome}{block}")
             return
         head, block = started
@@ -161,9 +159,7 @@ class CellRenderer:
             print(text, flush=True)
 
 
-def describe_call(
-    tool: str, arguments: dict[str, Any] | str, *, rich: bool
-) -> tuple[str, str]:
+def describe_call(tool: str, arguments: dict[str, Any] | str, *, rich: bool) -> tuple[str, str]:
     """`name(arg=value, ...)` and, in a notebook, long code or queries as a fenced block."""
     if isinstance(arguments, str):
         return f"→ {tool}({_preview(arguments)})", ""

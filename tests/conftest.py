@@ -1,0 +1,51 @@
+"""Shared fixtures: a real IPython shell with the extension loaded, pointed at a scripted server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from agent_kernel.testing import ScriptedServer
+
+TEST_KEY = "sk-test-DO-NOT-LEAK-0123456789abcdef"
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    with ScriptedServer() as s:
+        yield s
+
+
+@pytest.fixture
+def model_env(monkeypatch: pytest.MonkeyPatch, server: ScriptedServer) -> ScriptedServer:
+    """Environment as a user would set it: endpoint and key in env vars, nothing in %config."""
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
+    monkeypatch.setenv("AGENT_KERNEL_MODEL", "scripted-model")
+    return server
+
+
+@pytest.fixture
+def shell(model_env: ScriptedServer) -> Iterator[InteractiveShell]:
+    """The process-wide InteractiveShell, reset, with agent_kernel loaded and fresh state."""
+    ip = InteractiveShell.instance()
+    ip.reset(new_session=False)
+    ip.run_line_magic("load_ext", "agent_kernel")
+    magics = ip.magics_manager.registry["AgentMagics"]
+    magics._agent = None
+    settings = magics.kernel_agent.settings
+    for name in ("model", "base_url", "temperature"):
+        setattr(settings, name, None)
+    settings.max_steps = 12
+    settings.max_retries = 2
+    settings.request_timeout = 5.0
+    settings.api_key_env = "OPENAI_API_KEY"
+    yield ip
+    magics._agent = None
+
+
+def agent_of(ip: InteractiveShell) -> Any:
+    return ip.magics_manager.registry["AgentMagics"].kernel_agent
