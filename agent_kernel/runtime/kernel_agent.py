@@ -9,6 +9,7 @@ from agent_kernel.config import Agent, resolve_endpoint
 from agent_kernel.events import Event, EventBus, Observer
 from agent_kernel.models.base import ChatModel
 from agent_kernel.policy.decide import Policy
+from agent_kernel.runtime.interrupts import cancel_on_interrupt
 from agent_kernel.runtime.loop import AgentLoop, RunResult
 from agent_kernel.runtime.session import Session
 from agent_kernel.tools.base import ToolContext
@@ -88,7 +89,8 @@ class KernelAgent:
             instructions=self.settings.instructions,
         )
         try:
-            result = await loop.run(request)
+            with cancel_on_interrupt():
+                result = await loop.run(request)
         finally:
             await chat_model.aclose()
             self.session.runs += 1

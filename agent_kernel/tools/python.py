@@ -155,9 +155,13 @@ def _report(
 ) -> ToolResult:
     parts: list[str] = []
     if captured.stdout:
-        parts.append("stdout:\n" + bound_text(captured.stdout, limit // 2, "print less")[0])
+        parts.append(
+            "stdout:\n" + bound_text(captured.stdout.rstrip(), limit // 2, "print less")[0]
+        )
     if captured.stderr:
-        parts.append("stderr:\n" + bound_text(captured.stderr, limit // 4, "print less")[0])
+        parts.append(
+            "stderr:\n" + bound_text(captured.stderr.rstrip(), limit // 4, "print less")[0]
+        )
     kinds = [_output_kind(o.data) for o in captured.outputs]
     if kinds:
         parts.append("displayed in the notebook: " + ", ".join(kinds))

@@ -22,11 +22,12 @@ CODE_ARGUMENTS = {"code": "python", "query": "sql"}
 class Markdown:
     """Markdown with itself as the plain-text fallback (IPython's own shows an object repr)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, plain: str | None = None) -> None:
         self.text = text
+        self.plain = text if plain is None else plain
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        return {"text/markdown": self.text, "text/plain": self.text}
+        return {"text/markdown": self.text, "text/plain": self.plain}
 
 
 def is_notebook(shell: Any) -> bool:
@@ -52,6 +53,9 @@ class CellRenderer:
         handler = getattr(self, f"_on_{event.kind}", None)
         if handler is not None:
             handler(event.data)
+
+    def _on_run_started(self, data: dict[str, Any]) -> None:
+        self.model_label = data.get("model") or self.model_label
 
     # -- model text -------------------------------------------------------------------------
     def _on_model_started(self, data: dict[str, Any]) -> None:
@@ -146,7 +150,7 @@ class CellRenderer:
         if self.rich:
             from IPython.display import display
 
-            display(Markdown(f"<sub>{footer}</sub>"))
+            display(Markdown(f"<sub>{footer}</sub>", plain=footer))
         else:
             print(f"-- {footer}", flush=True)
 
