@@ -33,6 +33,7 @@ def shell(model_env: ScriptedServer) -> Iterator[InteractiveShell]:
     """The process-wide InteractiveShell, reset, with agent_kernel loaded and fresh state."""
     ip = InteractiveShell.instance()
     ip.reset(new_session=False)
+    ip.config.pop("Agent", None)  # %config from an earlier test must not leak into this one
     ip.run_line_magic("load_ext", "agent_kernel")
     magics = ip.magics_manager.registry["AgentMagics"]
     magics._agent = None

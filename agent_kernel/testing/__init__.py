@@ -1,0 +1,15 @@
+"""Test agent notebooks offline: a scripted OpenAI-compatible server on 127.0.0.1.
+
+    from agent_kernel.testing import Reply, ScriptedServer, ToolCall
+
+    with ScriptedServer([Reply(tool_calls=[ToolCall("list_variables")]), Reply(text="Hi")]) as s:
+        os.environ["OPENAI_BASE_URL"] = s.base_url
+        ...
+
+From a shell: `python -m agent_kernel.testing --script script.json --port 8765`.
+"""
+
+from agent_kernel.testing.script import RecordedRequest, Reply, ToolCall
+from agent_kernel.testing.server import ScriptedServer
+
+__all__ = ["RecordedRequest", "Reply", "ScriptedServer", "ToolCall"]

@@ -1,0 +1,222 @@
+"""A scripted OpenAI-compatible server on 127.0.0.1: real HTTP, real SSE, scripted answers.
+
+The model is the one stand-in a test of an agent needs; everything between the runtime and
+the model (the `openai` client, httpx, sockets, streaming, retries) stays real. Each
+`POST /v1/chat/completions` takes the next `Reply` of the script and records what the client
+sent, so a test can check both what the user saw and what the model was given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from agent_kernel.testing.script import RecordedRequest, Reply, ScriptItem
+from agent_kernel.testing.wire import completion, error_body, sse_event, stream_chunks
+
+DEFAULT_MODELS = ("scripted-model",)
+
+
+class ScriptedServer:
+    """An OpenAI-compatible Chat Completions server that answers from a script.
+
+    Use as a context manager; point a client at `base_url`. `requests` holds every chat
+    request in order (`requests[1].body["messages"][-1]` is what the model was sent last on
+    the second call). `models` is what `GET /v1/models` lists.
+    """
+
+    def __init__(
+        self,
+        script: Iterable[ScriptItem] = (),
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        models: Iterable[str] = DEFAULT_MODELS,
+    ) -> None:
+        self.models = list(models)
+        self.requests: list[RecordedRequest] = []
+        self.server_seconds = 0.0  # time spent inside chat handlers, for benchmarks
+        self._script: deque[ScriptItem] = deque(script)
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd = _HTTPServer((host, port), _Handler)
+        self._httpd.scripted = self
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        host = str(self._httpd.server_address[0])
+        return f"http://{host}:{self.port}/v1"
+
+    def start(self) -> ScriptedServer:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"ScriptedServer:{self.port}",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # wakes replies that are waiting out a delay
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> ScriptedServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- script -----------------------------------------------------------------------------
+    def add(self, *items: ScriptItem) -> ScriptedServer:
+        """Queue replies (or functions of the request that return one) for later requests."""
+        with self._lock:
+            self._script.extend(items)
+        return self
+
+    @property
+    def remaining(self) -> int:
+        """Replies not yet used; a test can assert the script was followed to its end."""
+        with self._lock:
+            return len(self._script)
+
+    def _next_reply(self, request: RecordedRequest) -> Reply:
+        with self._lock:
+            self.requests.append(request)
+            number = len(self.requests)
+            item = self._script.popleft() if self._script else None
+        if item is None:
+            return Reply.error(
+                400, f"scripted server: no reply left for request #{number}; add more replies"
+            )
+        return item if isinstance(item, Reply) else item(request)
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds`; False if the server is stopping."""
+        return not self._stopping.wait(seconds)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+    scripted: ScriptedServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive and chunked streaming, as real servers do
+    server: _HTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        # Small SSE writes must leave at once, or Nagle's algorithm adds 40 ms per chunk.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # a test's output is not the place for an access log
+
+    # -- routes -----------------------------------------------------------------------------
+    def do_GET(self) -> None:
+        if self.path.rstrip("/").endswith("/models"):
+            models = self.server.scripted.models
+            data = [
+                {"id": m, "object": "model", "created": 0, "owned_by": "scripted"} for m in models
+            ]
+            self._send_json(200, {"object": "list", "data": data})
+        else:
+            self._send_json(404, error_body(404, f"no route GET {self.path}"))
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self._send_json(404, error_body(404, f"no route POST {self.path}"))
+            return
+        try:
+            body = json.loads(raw or b"{}")
+        except json.JSONDecodeError as exc:
+            self._send_json(400, error_body(400, f"the request body is not JSON: {exc}"))
+            return
+        started = time.perf_counter()
+        scripted = self.server.scripted
+        request = RecordedRequest(
+            "POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body
+        )
+        try:
+            self._answer(scripted._next_reply(request), body)
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+            self.close_connection = True  # the client gave up (a timeout): nothing to do
+        finally:
+            with scripted._lock:
+                scripted.server_seconds += time.perf_counter() - started
+
+    # -- answers ----------------------------------------------------------------------------
+    def _answer(self, reply: Reply, body: dict[str, Any]) -> None:
+        if reply.delay and not self.server.scripted._wait(reply.delay):
+            self.close_connection = True
+            return
+        if reply.is_error:
+            headers = {}
+            if reply.retry_after is not None:
+                headers["Retry-After"] = f"{reply.retry_after:g}"
+            self._send_json(reply.status, error_body(reply.status, reply.error_message), headers)
+            return
+        model = str(body.get("model") or "scripted-model")
+        completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]
+        if not body.get("stream"):
+            self._send_json(200, completion(reply, model, completion_id))
+            return
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for sent, chunk in enumerate(stream_chunks(reply, model, completion_id, include_usage)):
+            if reply.cut_after is not None and sent >= reply.cut_after:
+                self._drop_connection()
+                return
+            self._write_chunk(sse_event(chunk))
+        self._write_chunk(sse_event("[DONE]"))
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def _drop_connection(self) -> None:
+        """End the connection mid-stream, with no final chunk: what a crashed server does."""
+        self.close_connection = True
+        self.wfile.flush()
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _send_json(
+        self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        data = json.dumps(payload, ensure_ascii=False).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)

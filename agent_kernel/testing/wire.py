@@ -1,0 +1,124 @@
+"""The Chat Completions wire format: a `Reply` as a JSON completion or as SSE chunks.
+
+Chunks follow what OpenAI sends: a role chunk, content pieces, each tool call's id and name
+first and its arguments in pieces after, a finish chunk, a usage chunk with no choices when
+the client asked for `stream_options.include_usage`, then `data: [DONE]`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from agent_kernel.testing.script import Reply
+
+
+def _pieces(text: str, size: int) -> Iterator[str]:
+    size = max(1, size)
+    for start in range(0, len(text), size):
+        yield text[start : start + size]
+
+
+def _call_id(reply: Reply, index: int, completion_id: str) -> str:
+    call = reply.tool_calls[index]
+    return call.id or f"call_{completion_id[-8:]}_{index}"
+
+
+def _finish_reason(reply: Reply) -> str:
+    return reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
+
+
+def _usage(reply: Reply) -> dict[str, int] | None:
+    if reply.usage is None:
+        return None
+    prompt, completion = reply.usage
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def completion(reply: Reply, model: str, completion_id: str) -> dict[str, Any]:
+    """A non-streamed `chat.completion` object."""
+    message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
+    if reply.tool_calls:
+        message["tool_calls"] = [
+            {
+                "id": _call_id(reply, i, completion_id),
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments_json()},
+            }
+            for i, call in enumerate(reply.tool_calls)
+        ]
+    body: dict[str, Any] = {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": _finish_reason(reply)}],
+    }
+    usage = _usage(reply)
+    if usage is not None:
+        body["usage"] = usage
+    return body
+
+
+def stream_chunks(
+    reply: Reply, model: str, completion_id: str, include_usage: bool
+) -> Iterator[dict[str, Any]]:
+    """The `chat.completion.chunk` objects of a streamed reply, in order."""
+    created = int(time.time())
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+
+    yield chunk({"role": "assistant", "content": ""})
+    for piece in _pieces(reply.text, reply.chunk_chars):
+        yield chunk({"content": piece})
+    for index, call in enumerate(reply.tool_calls):
+        head = {
+            "index": index,
+            "id": _call_id(reply, index, completion_id),
+            "type": "function",
+            "function": {"name": call.name, "arguments": ""},
+        }
+        yield chunk({"tool_calls": [head]})
+        for piece in _pieces(call.arguments_json(), reply.chunk_chars):
+            yield chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+    yield chunk({}, _finish_reason(reply))
+    usage = _usage(reply)
+    if include_usage and usage is not None:
+        yield {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [],
+            "usage": usage,
+        }
+
+
+def sse_event(data: dict[str, Any] | str) -> bytes:
+    """One server-sent event line pair."""
+    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    return f"data: {text}\n\n".encode()
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    """An error object shaped like OpenAI's, which the `openai` client parses."""
+    kind = {
+        400: "invalid_request_error",
+        401: "authentication_error",
+        404: "not_found_error",
+        429: "rate_limit_error",
+    }.get(status, "server_error")
+    return {"error": {"message": message, "type": kind, "param": None, "code": None}}
