@@ -100,10 +100,12 @@ def resolve_endpoint(agent: Agent, model_override: str | None = None) -> Endpoin
 
 def setting_sources(agent: Agent) -> list[tuple[str, str, str]]:
     """(setting, effective value, where it came from) for `%agent config`; no key values."""
-    configured = set(agent.config.get("Agent", {}).keys()) if agent.config else set()
+    configured = agent.config.get("Agent", {}) if agent.config else {}
 
     def source(name: str, env: str | None = None) -> str:
-        if name in configured:
+        # A value set by %config and not changed since; a later assignment in code is not
+        # "from %config" any more.
+        if name in configured and configured[name] == getattr(agent, name):
             return "%config"
         if env and os.environ.get(env):
             return f"env {env}"

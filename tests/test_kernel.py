@@ -74,7 +74,7 @@ def test_notebook_question_is_answered_with_real_tools(kernel_env: ScriptedServe
             SALES,
             "%%agent\nWhich region had the highest revenue in March? Show me the code you used.",
             "%%agent\nAnd the largest single sale?",
-            "best",
+            "float(best)",
         )
     )
     answer = texts(nb.cells[2])
@@ -207,4 +207,4 @@ def test_proposed_cell_reaches_the_front_end_as_a_payload(
     assert payloads[0]["text"] == code
     assert payloads[0]["replace"] is False
     assert "I put the code in a new cell below." in output
-    assert json.dumps(reply).count(TEST_KEY) == 0
+    assert json.dumps(reply, default=str).count(TEST_KEY) == 0

@@ -135,7 +135,9 @@ class CellRenderer:
 
     # -- end of run -------------------------------------------------------------------------
     def _on_run_finished(self, data: dict[str, Any]) -> None:
-        if data.get("message"):
+        # A failed run's message is the error the cell raises; showing it here too would
+        # print it twice.
+        if data.get("message") and data.get("status") != "error":
             self._line(data["message"])
         usage = data.get("usage") or {}
         parts = [p for p in (self.model_label,) if p]
