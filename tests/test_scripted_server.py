@@ -66,9 +66,11 @@ def test_models_route_and_the_servers_only_model_is_chosen() -> None:
 
     with ScriptedServer(models=["llama3.2"]) as server:
         assert asyncio.run(resolve(server)) == "llama3.2"
-    with ScriptedServer(models=["llama3.2", "qwen2.5"]) as server:
-        with pytest.raises(AgentConfigError, match=r"serves 2 \(llama3.2, qwen2.5\)"):
-            asyncio.run(resolve(server))
+    with (
+        ScriptedServer(models=["llama3.2", "qwen2.5"]) as server,
+        pytest.raises(AgentConfigError, match=r"serves 2 \(llama3.2, qwen2.5\)"),
+    ):
+        asyncio.run(resolve(server))
 
 
 def test_an_exhausted_script_answers_with_a_clear_client_error(server: ScriptedServer) -> None:
