@@ -231,5 +231,7 @@ def _no_arguments(name: str, args: list[str]) -> None:
 
 
 def _first_sentence(text: str, limit: int = 100) -> str:
-    sentence = text.split(". ")[0].rstrip(".") + "."
+    import re
+
+    sentence = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0].rstrip(".") + "."
     return sentence if len(sentence) <= limit else sentence[: limit - 1] + "…"

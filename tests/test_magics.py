@@ -232,6 +232,8 @@ def test_tools_subcommand_lists_builtins_and_user_tools(
         for name in ("list_variables", "describe_dataframe", "sql", "run_python", "propose_cell"):
             assert name in out
         assert "exchange_rate" in out and "Today's rate from USD" in out
+        # One sentence per tool: the paragraph after propose_cell's first line stays out.
+        assert "for the user to review and run." in out and "Use it when" not in out
         schemas = agent_of(shell).tools.openai_schemas()
         rate = next(s for s in schemas if s["function"]["name"] == "exchange_rate")
         assert rate["function"]["parameters"]["required"] == ["currency"]
