@@ -58,6 +58,12 @@ class Agent(Configurable):
     instructions = Unicode(
         "", help="Extra instructions appended to the built-in system prompt."
     ).tag(config=True)
+    store_dir = Unicode(
+        None,
+        allow_none=True,
+        help="Folder for the project's memory (sessions, events, memories). "
+        "Default: .agent/ beside the notebook.",
+    ).tag(config=True)
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,13 @@ def setting_sources(agent: Agent) -> list[tuple[str, str, str]]:
         "max_tool_result_chars",
     ):
         rows.append((name, repr(getattr(agent, name)), source(name)))
+    rows.append(
+        (
+            "store_dir",
+            agent.store_dir or ".agent/ beside the notebook",
+            source("store_dir"),
+        )
+    )
     rows.append(
         (
             "instructions",

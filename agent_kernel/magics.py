@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from agent_kernel.runtime.kernel_agent import KernelAgent
 
 CELL_USAGE = "%%agent [--model M] [--max-steps N] [--new]"
-SUBCOMMANDS = ("help", "config", "tools", "reset", "key")
+SUBCOMMANDS = ("help", "config", "tools", "reset", "key", "sessions", "resume")
 LINE_USAGE = f"%agent {{{'|'.join(SUBCOMMANDS)}}}"
 HELP = f"""\
 agent-kernel: an agent that works on this kernel's variables.
@@ -40,6 +40,8 @@ agent-kernel: an agent that works on this kernel's variables.
   %agent tools     tools the agent may call, with their effects
   %agent reset     forget this conversation and start a new one
   %agent key       enter an API key for this kernel (hidden input; kept in memory only)
+  %agent sessions  this project's sessions (a DataFrame), most recent first
+  %agent resume ID continue an earlier session in this notebook
 
 Settings: %config Agent.model = "gpt-4o-mini", Agent.base_url, Agent.api_key_env,
 Agent.max_steps, Agent.temperature, Agent.request_timeout (see %agent config)."""
@@ -153,6 +155,19 @@ class AgentMagics(Magics):
         _no_arguments("reset", args)
         self.kernel_agent.new_session()
         print("Started a new conversation; earlier turns will not be sent to the model.")
+
+    def _cmd_sessions(self, args: list[str]) -> Any:
+        _no_arguments("sessions", args)
+        return self.kernel_agent.require_memory().sessions.table()
+
+    def _cmd_resume(self, args: list[str]) -> None:
+        if len(args) != 1:
+            raise UsageError("usage: %agent resume ID (see %agent sessions for the ids)")
+        session = self.kernel_agent.resume(args[0])
+        turns = session.conversation.turns
+        print(
+            f"Resumed {session.id} ({session.title!r}, {turns} turns); %%agent cells continue it."
+        )
 
     def _cmd_key(self, args: list[str]) -> None:
         import getpass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,18 @@ TEST_KEY = "sk-test-DO-NOT-LEAK-0123456789abcdef"
 def server() -> Iterator[ScriptedServer]:
     with ScriptedServer() as s:
         yield s
+
+
+@pytest.fixture(autouse=True)
+def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test works in a fresh project folder, so `.agent/` stores never leak between tests
+    (or into the checkout), and user memory goes to a fresh Jupyter data dir."""
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter-data"))
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    return project
 
 
 @pytest.fixture

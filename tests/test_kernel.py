@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import nbformat
@@ -13,6 +16,7 @@ import pytest
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
+from agent_kernel.memory.store import Store
 from agent_kernel.testing import Reply, ScriptedServer, ToolCall
 from tests.conftest import TEST_KEY
 
@@ -208,3 +212,59 @@ def test_proposed_cell_reaches_the_front_end_as_a_payload(
     assert payloads[0]["replace"] is False
     assert "I put the code in a new cell below." in output
     assert json.dumps(reply, default=str).count(TEST_KEY) == 0
+
+
+def test_a_new_kernel_continues_the_notebooks_session(
+    kernel_env: ScriptedServer, project_dir: Path
+) -> None:
+    kernel_env.add(
+        Reply(text="Decision recorded: outliers above 3 sigma are dropped."),
+        Reply(text="Last time we decided to drop outliers above 3 sigma."),
+    )
+    execute(notebook("%load_ext agent_kernel", "%%agent\nDrop revenue outliers above 3 sigma."))
+    nb = execute(
+        notebook("%load_ext agent_kernel", "%%agent\nWhat did we decide about outliers last time?")
+    )
+    sent = kernel_env.requests[1].body["messages"]
+    assert [m["content"] for m in sent if m["role"] == "user"] == [
+        "Drop revenue outliers above 3 sigma.",
+        "What did we decide about outliers last time?",
+    ]
+    assert "Last time we decided to drop outliers" in texts(nb.cells[1])
+    assert (project_dir / ".agent" / "agent.duckdb").exists()
+
+
+def test_a_killed_kernel_leaves_every_finished_step_readable(
+    kernel: tuple[KernelManager, Any], kernel_env: ScriptedServer, project_dir: Path
+) -> None:
+    km, client = kernel
+    kernel_env.add(
+        Reply(tool_calls=[ToolCall("list_variables", {})]),
+        Reply(tool_calls=[ToolCall("run_python", {"code": "step_two = 2"})]),
+        Reply.slow(60, "never sent"),
+    )
+    run_code(client, "%load_ext agent_kernel")
+    client.execute("%%agent\nWork slowly.")
+    deadline = time.monotonic() + 30
+    while len(kernel_env.requests) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(kernel_env.requests) == 3  # steps 1 and 2 finished; step 3 is waiting
+    process = km.provisioner.process  # type: ignore[union-attr]
+    os.kill(process.pid, signal.SIGKILL)  # no cleanup code of any kind runs
+    process.wait(timeout=10)
+
+    store = Store(project_dir / ".agent" / "agent.duckdb")
+    finished = store.query(
+        "SELECT data ->> 'tool' FROM events WHERE kind = 'tool_finished' ORDER BY id"
+    )
+    assert finished == [("list_variables",), ("run_python",)]
+    assert store.query("SELECT status FROM runs") == [("unfinished",)]
+    roles = [r[0] for r in store.query("SELECT role FROM messages ORDER BY seq")]
+    assert roles == ["user", "assistant", "tool", "assistant", "tool"]
+
+    # A new kernel continues the session; the killed run's record is part of it.
+    kernel_env.add(Reply(text="Back."))
+    nb = execute(notebook("%load_ext agent_kernel", "%%agent\nAre you back?"))
+    assert "Back." in texts(nb.cells[1])
+    roles_sent = [m["role"] for m in kernel_env.requests[3].body["messages"]]
+    assert roles_sent == ["system", "user", "assistant", "tool", "assistant", "tool", "user"]

@@ -20,6 +20,11 @@ class Conversation(Protocol):
 
     def reset(self) -> None: ...
 
+    @property
+    def turns(self) -> int:
+        """How many requests the conversation holds."""
+        ...
+
 
 class InMemoryConversation:
     """The conversation of one kernel; gone when the kernel restarts."""
@@ -39,3 +44,30 @@ class InMemoryConversation:
     @property
     def turns(self) -> int:
         return sum(1 for m in self._messages if m.get("role") == "user")
+
+
+def close_unanswered_calls(messages: list[Message], why: str) -> list[Message]:
+    """Messages with an error answer after every tool call that has none.
+
+    A run stopped mid-tool (a killed kernel) leaves calls without results, and servers reject
+    a conversation with an unanswered call; this keeps the session usable. The answers go after
+    the call's existing tool messages, before the next message of any other role.
+    """
+    repaired: list[Message] = []
+    waiting: list[str] = []
+
+    def answer_waiting() -> None:
+        for call_id in waiting:
+            repaired.append({"role": "tool", "tool_call_id": call_id, "content": f"Error: {why}"})
+        waiting.clear()
+
+    for message in messages:
+        if message.get("role") == "tool":
+            if message.get("tool_call_id") in waiting:
+                waiting.remove(message["tool_call_id"])
+        else:
+            answer_waiting()
+        repaired.append(message)
+        waiting.extend(call.get("id", "") for call in message.get("tool_calls") or [])
+    answer_waiting()
+    return repaired

@@ -1,12 +1,13 @@
-"""The agent of one kernel: settings, tools and session, and one method to run a request."""
+"""The agent of one kernel: settings, tools, memory and session, and one method to run a request."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent_kernel.config import Agent, resolve_endpoint
-from agent_kernel.events import Event, EventBus, Observer
+from agent_kernel.errors import AgentError
+from agent_kernel.events import Event, EventBus, Observer, new_id
 from agent_kernel.models.base import ChatModel
 from agent_kernel.policy.decide import Policy
 from agent_kernel.runtime.interrupts import cancel_on_interrupt
@@ -15,6 +16,9 @@ from agent_kernel.runtime.session import Session
 from agent_kernel.tools.base import ToolContext
 from agent_kernel.tools.registry import ToolRegistry, default_registry
 from agent_kernel.ui.text import CellRenderer, is_notebook
+
+if TYPE_CHECKING:
+    from agent_kernel.memory.project import ProjectMemory
 
 ModelFactory = Callable[[Agent, str | None], ChatModel]
 
@@ -28,6 +32,11 @@ def openai_model(settings: Agent, model_override: str | None) -> ChatModel:
         max_retries=settings.max_retries,
         temperature=settings.temperature,
     )
+
+
+def note(text: str) -> None:
+    """A one-line notice in the cell: something the user should know, not an error."""
+    print(f"Note: {text}", flush=True)
 
 
 class KernelAgent:
@@ -46,7 +55,10 @@ class KernelAgent:
         self._tools = tools
         self.model_factory = model_factory
         self.policy = Policy()
-        self.session = Session()
+        self.session: Session | None = None
+        self._start_new = False
+        self._memory: ProjectMemory | None = None
+        self._memory_failed = False
         self.observers: list[Observer] = []
         self.last_events: list[Event] = []
         self.last_result: RunResult | None = None
@@ -55,10 +67,54 @@ class KernelAgent:
     def tools(self) -> ToolRegistry:
         return self._tools if self._tools is not None else default_registry()
 
-    def new_session(self) -> Session:
-        self.session = Session()
+    @property
+    def user_ns(self) -> dict[str, Any]:
+        return self.shell.user_ns if self.shell is not None else {}
+
+    # -- memory and sessions ----------------------------------------------------------------
+    @property
+    def memory(self) -> ProjectMemory | None:
+        """The project's store, opened on first use; None (said once) if it cannot be used."""
+        if self._memory is None and not self._memory_failed:
+            from agent_kernel.memory.paths import locate, user_name
+            from agent_kernel.memory.project import ProjectMemory
+
+            paths = locate(self.user_ns, self.settings.store_dir)
+            self._memory = ProjectMemory(paths, user_name(), warn=note)
+        return self._memory
+
+    def require_memory(self) -> ProjectMemory:
+        memory = self.memory
+        if memory is None:
+            raise AgentError("project memory is off in this kernel (see the note above)")
+        return memory
+
+    def new_session(self) -> None:
+        """Forget the current conversation; the next request starts a new session."""
+        self.session = None
+        self._start_new = True
+
+    def resume(self, wanted: str) -> Session:
+        self.session = self.require_memory().resume(wanted)
+        self._start_new = False
         return self.session
 
+    def _session_for(self, request: str) -> Session:
+        if self.session is not None:
+            return self.session
+        memory = self.memory
+        if memory is not None:
+            try:
+                self.session = memory.open_session(request, new=self._start_new)
+            except (OSError, AgentError) as exc:
+                self._memory, self._memory_failed = None, True
+                note(f"project memory is off for this kernel: {exc}")
+        if self.session is None:
+            self.session = Session()
+        self._start_new = False
+        return self.session
+
+    # -- running ----------------------------------------------------------------------------
     async def run(
         self,
         request: str,
@@ -71,17 +127,22 @@ class KernelAgent:
         if new:
             self.new_session()
         chat_model = self.model_factory(self.settings, model)
+        session = self._session_for(request)
+        run_id = new_id("run_")
         events: list[Event] = []
         bus = EventBus([CellRenderer(rich=is_notebook(self.shell)), events.append, *self.observers])
+        self._record_into(bus, session, run_id)
         context = ToolContext(
-            user_ns=self.shell.user_ns if self.shell is not None else {},
+            user_ns=self.user_ns,
             shell=self.shell,
             max_result_chars=self.settings.max_tool_result_chars,
+            run_id=run_id,
+            memory=self.memory,
         )
         loop = AgentLoop(
             chat_model,
             self.tools,
-            self.session.conversation,
+            session.conversation,
             bus,
             context,
             policy=self.policy,
@@ -93,7 +154,18 @@ class KernelAgent:
                 result = await loop.run(request)
         finally:
             await chat_model.aclose()
-            self.session.runs += 1
+            session.runs += 1
             self.last_events = events
         self.last_result = result
         return result
+
+    def _record_into(self, bus: EventBus, session: Session, run_id: str) -> None:
+        """Stored sessions record every step of the run (an observer, like the renderer)."""
+        from agent_kernel.memory.recording import EventRecorder, StoredConversation
+
+        if not isinstance(session.conversation, StoredConversation):
+            return
+        session.conversation.run_id = run_id
+        writer = session.conversation.writer
+        writer.refresh_secrets(self.settings.api_key_env)
+        bus.subscribe(EventRecorder(writer, session.id))

@@ -24,7 +24,7 @@ from agent_kernel.models.base import (
 )
 from agent_kernel.policy.decide import Policy
 from agent_kernel.runtime.context import build_messages
-from agent_kernel.runtime.conversation import Conversation, Message
+from agent_kernel.runtime.conversation import Conversation
 from agent_kernel.tools.base import ToolContext, ToolError, ToolResult, bound_text
 from agent_kernel.tools.registry import ToolRegistry
 
@@ -74,21 +74,22 @@ class AgentLoop:
 
     async def run(self, request: str) -> RunResult:
         result = RunResult(self.run_id, "error")
-        self._emit("run_started", request=request, model=self.model.name, max_steps=self.max_steps)
+        # Each message is appended before the event that ends its step, so an observer that
+        # records steps (the store) records the message with it.
         self.conversation.append({"role": "user", "content": request})
+        self._emit("run_started", request=request, model=self.model.name, max_steps=self.max_steps)
         schemas = self.tools.openai_schemas()
         pending: list[ToolCallRequest] = []
         try:
             while self._step < self.max_steps:
                 self._step += 1
                 reply = await self._call_model(schemas, result.usage)
-                self.conversation.append(reply.assistant_message())
                 if not reply.tool_calls:
                     result.status, result.answer = "answered", reply.text
                     break
                 pending = list(reply.tool_calls)
                 while pending:
-                    self.conversation.append(await self._run_tool(pending[0]))
+                    await self._run_tool(pending[0])
                     pending.pop(0)
             else:
                 result.status = "max_steps"
@@ -144,6 +145,7 @@ class AgentLoop:
         if reply is None:  # a ChatModel must end with a reply; treat silence as a failure
             raise AgentError("the model returned nothing")
         total.add(reply.usage)
+        self.conversation.append(reply.assistant_message())
         self._emit(
             "model_finished",
             text=reply.text,
@@ -165,8 +167,8 @@ class AgentLoop:
         )
         return reply
 
-    async def _run_tool(self, call: ToolCallRequest) -> Message:
-        """Run one call through policy and the tool; always returns the tool message."""
+    async def _run_tool(self, call: ToolCallRequest) -> None:
+        """Run one call through policy and the tool; its result joins the conversation."""
         started = time.perf_counter()
         arguments: dict[str, Any] = {}
         tool = self.tools.get(call.name)
@@ -201,6 +203,7 @@ class AgentLoop:
             )
         limit = self.tool_context.max_result_chars
         content, truncated = bound_text(outcome.content, limit, "ask for less")
+        self.conversation.append({"role": "tool", "tool_call_id": call.id, "content": content})
         self._emit(
             "tool_finished",
             tool=call.name,
@@ -213,7 +216,6 @@ class AgentLoop:
             truncated=truncated or outcome.truncated,
             duration_ms=round((time.perf_counter() - started) * 1000, 1),
         )
-        return {"role": "tool", "tool_call_id": call.id, "content": content}
 
     def _close_pending(self, pending: list[ToolCallRequest], why: str) -> None:
         """Answer calls that never ran, so the next request is a valid conversation."""

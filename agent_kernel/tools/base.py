@@ -31,6 +31,8 @@ class ToolContext:
     shell: Any = None
     max_result_chars: int = 8000
     run_id: str = ""
+    # The project's memory (agent_kernel.memory.project.ProjectMemory), None when it is off.
+    memory: Any = None
     # Free-form per-run state that tools may share (for example proposed cells).
     state: dict[str, Any] = field(default_factory=dict)
 

@@ -1,0 +1,55 @@
+"""A step's writes, queued while the step runs and committed in one transaction at its end.
+
+One transaction per step keeps the store's cost near one open of the file per step; a step that
+cannot be written (another program holds the file too long) stays queued and goes in with the
+next one, so nothing recorded is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from agent_kernel.memory.store import Statement, Store, StoreBusyError
+from agent_kernel.redact import redact, secret_env_values
+
+
+class StepWriter:
+    """Statements waiting for the end of the current step."""
+
+    def __init__(self, store: Store, *, warn: Callable[[str], None] | None = None) -> None:
+        self.store = store
+        self.pending: list[Statement] = []
+        self.flushes = 0
+        self._warn = warn
+        self._warned = False
+        self._secrets: list[str] = []
+
+    def refresh_secrets(self, key_env: str = "OPENAI_API_KEY") -> None:
+        """Read the secret values to redact once per run, not once per row."""
+        self._secrets = secret_env_values(key_env)
+
+    def as_json(self, value: Any) -> str:
+        """JSON for a row, with secrets removed before anything reaches the file."""
+        return redact(json.dumps(value, default=str, ensure_ascii=False), self._secrets)
+
+    def add(self, sql: str, params: Sequence[Any]) -> None:
+        self.pending.append((sql, params))
+
+    def flush(self) -> bool:
+        """Commit what is queued; on a long lock keep it for the next flush and say so once."""
+        if not self.pending:
+            return True
+        batch = list(self.pending)
+        try:
+            self.store.write(batch)
+        except StoreBusyError as exc:
+            if self._warn is not None and not self._warned:
+                self._warn(f"{exc} ({len(batch)} writes are kept and retried at the next step)")
+                self._warned = True
+            return False
+        del self.pending[: len(batch)]
+        self.flushes += 1
+        self._warned = False
+        return True
