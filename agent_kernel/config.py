@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from traitlets import Float, Int, Unicode
+from traitlets import Dict, Float, Int, Unicode
 from traitlets.config import Configurable
 
 from agent_kernel.errors import AgentConfigError
@@ -57,6 +57,11 @@ class Agent(Configurable):
     ).tag(config=True)
     instructions = Unicode(
         "", help="Extra instructions appended to the built-in system prompt."
+    ).tag(config=True)
+    prices = Dict(
+        {},
+        help="Prices of models the built-in table lacks, USD per million tokens: "
+        '{"my-model": [input, output]}. Used for the cost shown in traces.',
     ).tag(config=True)
     store_dir = Unicode(
         None,

@@ -27,6 +27,7 @@ sales = pd.DataFrame({
     "region": ["East", "East", "West", "North", "West", "West"],
     "revenue": [900.0, 1200.0, 800.0, 300.0, 1500.0, 650.0],
 })"""
+TRACE_MIME = "application/vnd.agent-kernel.trace+json"
 QUERY = (
     "SELECT region, SUM(revenue) AS revenue FROM sales WHERE month = 'Mar' "
     "GROUP BY region ORDER BY revenue DESC"
@@ -85,7 +86,21 @@ def test_notebook_question_is_answered_with_real_tools(kernel_env: ScriptedServe
     assert "→ **list_variables**()" in answer
     assert '→ **describe_dataframe**(name="sales")' in answer
     assert "→ **sql**(query=…)" in answer and QUERY in answer
-    assert answer.count("✓") == 3
+    live_lines = [line for line in answer.splitlines() if line.startswith("→")]
+    assert len(live_lines) == 3 and all("✓" in line for line in live_lines)
+    # The saved cell carries the whole run as a trace document, for a notebook without kernel.
+    (trace,) = [o.data[TRACE_MIME] for o in nb.cells[2].outputs if TRACE_MIME in o.get("data", {})]
+    assert [(s["kind"], s["name"], s["status"]) for s in trace["steps"]] == [
+        ("model", "scripted-model", "done"),
+        ("tool", "list_variables", "done"),
+        ("model", "scripted-model", "done"),
+        ("tool", "describe_dataframe", "done"),
+        ("model", "scripted-model", "done"),
+        ("tool", "sql", "done"),
+        ("model", "scripted-model", "done"),
+    ]
+    assert trace["steps"][5]["code"] == {"language": "sql", "source": QUERY}
+    assert "West" in trace["steps"][5]["result"] and trace["status"] == "answered"
     assert "**West** had the highest March revenue." in answer
     # The model was given real data from the kernel, not made-up numbers.
     variables = server.requests[1].body["messages"][-1]["content"]

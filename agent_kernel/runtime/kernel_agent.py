@@ -10,6 +10,7 @@ from agent_kernel.errors import AgentError
 from agent_kernel.events import Event, EventBus, Observer, new_id
 from agent_kernel.models.base import ChatModel
 from agent_kernel.policy.decide import Policy
+from agent_kernel.redact import secret_env_values
 from agent_kernel.runtime.interrupts import cancel_on_interrupt
 from agent_kernel.runtime.loop import AgentLoop, RunResult
 from agent_kernel.runtime.session import Session
@@ -130,7 +131,12 @@ class KernelAgent:
         session = self._session_for(request)
         run_id = new_id("run_")
         events: list[Event] = []
-        bus = EventBus([CellRenderer(rich=is_notebook(self.shell)), events.append, *self.observers])
+        renderer = CellRenderer(
+            rich=is_notebook(self.shell),
+            prices=dict(self.settings.prices),
+            secrets=secret_env_values(self.settings.api_key_env),
+        )
+        bus = EventBus([renderer, events.append, *self.observers])
         self._record_into(bus, session, run_id)
         context = ToolContext(
             user_ns=self.user_ns,

@@ -38,9 +38,19 @@ def is_notebook(shell: Any) -> bool:
 class CellRenderer:
     """Turns events into cell output; `rich` picks display handles over plain printing."""
 
-    def __init__(self, rich: bool, model_label: str = "") -> None:
+    def __init__(
+        self,
+        rich: bool,
+        model_label: str = "",
+        *,
+        prices: dict[str, Any] | None = None,
+        secrets: list[str] | None = None,
+    ) -> None:
         self.rich = rich
         self.model_label = model_label
+        self.prices = prices or {}
+        self.secrets = secrets or []
+        self._events: list[Event] = []
         self._text: list[str] = []
         self._text_handle: Any = None
         self._last_update = 0.0
@@ -50,6 +60,8 @@ class CellRenderer:
         self._printed_any_text = False
 
     def __call__(self, event: Event) -> None:
+        if self.rich and event.kind != "text_delta":
+            self._events.append(event)
         handler = getattr(self, f"_on_{event.kind}", None)
         if handler is not None:
             handler(event.data)
@@ -152,7 +164,11 @@ class CellRenderer:
         if self.rich:
             from IPython.display import display
 
-            display(Markdown(f"<sub>{footer}</sub>", plain=footer))
+            from agent_kernel.ui.trace_document import TraceBundle, build_trace
+
+            # The saved trace heads with the same totals the footer would show.
+            trace = build_trace(self._events, prices=self.prices, secrets=self.secrets)
+            display(TraceBundle(trace))
         else:
             print(f"-- {footer}", flush=True)
 

@@ -1,0 +1,298 @@
+"""A run's trace as a document: built from its events, saved in the notebook, readable anywhere.
+
+The same events feed the live widget, the MIME bundle saved with the cell
+(`application/vnd.agent-kernel.trace+json`, rendered by the JupyterLab extension) and
+`%agent trace` from the store. `text/html` and `text/plain` fallbacks make a saved notebook
+readable in classic Notebook, VS Code, nbviewer and GitHub. Secrets are removed and every
+step's text is bounded, so the saved notebook stays small and safe to share.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from agent_kernel.events import Event
+from agent_kernel.models.pricing import cost_usd
+from agent_kernel.redact import redact
+
+MIME_TYPE = "application/vnd.agent-kernel.trace+json"
+VERSION = 1
+STEP_TEXT_CHARS = 800  # per code block, argument or result in the saved document
+HTML_TEXT_CHARS = 400  # the HTML fallback repeats less: it is for reading, not for tools
+CODE_ARGUMENTS = {"code": "python", "query": "sql"}
+MARKS = {"done": "✓", "failed": "✗", "denied": "⊘", "running": "…"}
+
+
+def build_trace(
+    events: Iterable[Event],
+    *,
+    prices: Mapping[str, Any] | None = None,
+    secrets: Iterable[str] = (),
+    demo: bool = False,
+) -> dict[str, Any]:
+    """The trace document of one run from its events (a run still going has status running)."""
+    builder = _Builder(prices or {})
+    for event in events:
+        builder.add(event)
+    document = builder.document(demo)
+    return _redacted(document, list(secrets))
+
+
+class _Builder:
+    def __init__(self, prices: Mapping[str, Any]) -> None:
+        self.prices = prices
+        self.doc: dict[str, Any] = {
+            "version": VERSION,
+            "run_id": "",
+            "model": "",
+            "request": "",
+            "status": "running",
+            "message": "",
+            "answer": "",
+            "started": None,
+            "duration_ms": None,
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0},
+            "cost_usd": None,
+            "steps": [],
+        }
+        self.open_model: dict[str, Any] | None = None
+        self.tools: dict[str, dict[str, Any]] = {}
+        self.started_at = 0.0
+
+    def add(self, event: Event) -> None:
+        handler = getattr(self, f"_on_{event.kind}", None)
+        if handler is not None:
+            handler(event, event.data)
+
+    def _step(self, kind: str, name: str, status: str = "running") -> dict[str, Any]:
+        step: dict[str, Any] = {
+            "index": len(self.doc["steps"]) + 1,
+            "kind": kind,
+            "name": name,
+            "status": status,
+            "duration_ms": None,
+            "summary": "",
+        }
+        self.doc["steps"].append(step)
+        return step
+
+    def _on_run_started(self, event: Event, data: dict[str, Any]) -> None:
+        self.doc.update(run_id=event.run_id, model=data.get("model") or "")
+        self.doc["request"] = data.get("request", "")
+        self.doc["started"] = event.time
+        self.started_at = event.time
+
+    def _on_model_started(self, event: Event, data: dict[str, Any]) -> None:
+        self.open_model = self._step("model", self.doc["model"] or "model")
+        self.open_model["started"] = event.time
+
+    def _on_model_retry(self, event: Event, data: dict[str, Any]) -> None:
+        if self.open_model is not None:
+            self.open_model["retries"] = self.open_model.get("retries", 0) + 1
+            self.open_model["summary"] = f"retrying: {data.get('reason', '')}"
+
+    def _on_model_finished(self, event: Event, data: dict[str, Any]) -> None:
+        step = self.open_model or self._step("model", data.get("model") or "model")
+        self.open_model = None
+        step.pop("started", None)
+        model = data.get("model") or self.doc["model"]
+        if model:
+            self.doc["model"] = step["name"] = model
+        usage = data.get("usage") or {}
+        tokens_in, tokens_out = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+        calls = data.get("tool_calls") or []
+        step.update(
+            status="done",
+            duration_ms=data.get("duration_ms"),
+            tokens_in=tokens_in if usage else None,
+            tokens_out=tokens_out if usage else None,
+            cost_usd=cost_usd(model, tokens_in, tokens_out, self.prices) if usage else None,
+            summary=_calls_summary(calls) if calls else "answered",
+        )
+        if data.get("text"):
+            step["text"] = _bounded(data["text"])
+
+    def _on_policy_decision(self, event: Event, data: dict[str, Any]) -> None:
+        if data.get("decision") == "deny":
+            step = self._tool_step(data)
+            step.update(status="denied", summary=f"denied: {data.get('reason', '')}")
+
+    def _on_tool_started(self, event: Event, data: dict[str, Any]) -> None:
+        step = self._tool_step(data)
+        step["started"] = event.time
+        _describe_arguments(step, data.get("arguments") or {})
+
+    def _on_tool_finished(self, event: Event, data: dict[str, Any]) -> None:
+        step = self._tool_step(data)
+        step.pop("started", None)
+        if "arguments" not in step:
+            _describe_arguments(step, data.get("arguments") or {})
+        if step["status"] != "denied":
+            step["status"] = "done" if data.get("ok") else "failed"
+            step["summary"] = data.get("summary", "")
+        step["duration_ms"] = data.get("duration_ms")
+        step["result"] = _bounded(str(data.get("content", "")))
+        if data.get("truncated"):
+            step["truncated"] = True
+
+    def _tool_step(self, data: dict[str, Any]) -> dict[str, Any]:
+        call_id = data.get("call_id", "")
+        if call_id not in self.tools:
+            self.tools[call_id] = self._step("tool", data.get("tool", "?"))
+            self.tools[call_id]["call_id"] = call_id
+        return self.tools[call_id]
+
+    def _on_run_finished(self, event: Event, data: dict[str, Any]) -> None:
+        usage = data.get("usage") or {}
+        self.doc.update(
+            status=data.get("status", "error"),
+            message=data.get("message", ""),
+            answer=data.get("answer", ""),
+            usage={
+                "prompt_tokens": usage.get("prompt_tokens", 0),
+                "completion_tokens": usage.get("completion_tokens", 0),
+            },
+            duration_ms=round((event.time - self.started_at) * 1000, 1),
+        )
+        costs = [s.get("cost_usd") for s in self.doc["steps"] if s["kind"] == "model"]
+        known = [c for c in costs if c is not None]
+        self.doc["cost_usd"] = round(sum(known), 6) if known and len(known) == len(costs) else None
+        for step in self.doc["steps"]:  # a run that ended leaves nothing running
+            if step["status"] == "running":
+                step["status"] = "failed"
+                step.setdefault("summary", "")
+                step["summary"] = step["summary"] or f"not finished: {self.doc['status']}"
+            step.pop("started", None)
+
+    def document(self, demo: bool) -> dict[str, Any]:
+        self.doc["demo"] = demo
+        return self.doc
+
+
+def _calls_summary(calls: list[dict[str, Any]]) -> str:
+    names = ", ".join(c.get("name", "?") for c in calls)
+    return f"{len(calls)} tool call{'s' if len(calls) != 1 else ''}: {names}"
+
+
+def _describe_arguments(step: dict[str, Any], arguments: dict[str, Any] | str) -> None:
+    if isinstance(arguments, str):
+        step["arguments"] = _bounded(arguments)
+        return
+    shown: dict[str, Any] = {}
+    for name, value in arguments.items():
+        language = CODE_ARGUMENTS.get(name)
+        if language and isinstance(value, str) and "code" not in step:
+            step["code"] = {"language": language, "source": _bounded(value)}
+            continue  # kept once, as code
+        shown[name] = _bounded(value) if isinstance(value, str) else value
+    step["arguments"] = shown
+
+
+def _bounded(text: str, limit: int = STEP_TEXT_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"\n[… {len(text) - limit:,} more characters not kept in the trace]"
+
+
+def _redacted(document: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
+    text = json.dumps(document, default=str, ensure_ascii=False)
+    cleaned = redact(text, secrets)
+    return document if cleaned == text else dict(json.loads(cleaned))
+
+
+# -- fallbacks --------------------------------------------------------------------------------
+
+
+def totals_line(doc: dict[str, Any]) -> str:
+    """`gpt-4o-mini · 4 steps · 3,912 tokens in / 161 out · $0.0008 · 4.2 s`."""
+    parts = [doc.get("model") or "model"]
+    if doc.get("demo"):
+        parts[0] += " (offline demo model)"
+    steps = sum(1 for s in doc["steps"] if s["kind"] == "model")
+    parts.append(f"{steps} step{'s' if steps != 1 else ''}")
+    usage = doc.get("usage") or {}
+    if usage.get("prompt_tokens") or usage.get("completion_tokens"):
+        tokens_in, tokens_out = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+        parts.append(f"{tokens_in:,} tokens in / {tokens_out:,} out")
+    if doc.get("cost_usd") is not None:
+        parts.append(f"${doc['cost_usd']:.4f}")
+    if doc.get("duration_ms") is not None:
+        parts.append(format_duration(doc["duration_ms"]))
+    if doc.get("status") not in (None, "answered", "running"):
+        parts.append(str(doc["status"]).replace("_", " "))
+    return " · ".join(parts)
+
+
+def format_duration(ms: float | None) -> str:
+    if ms is None:
+        return ""
+    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+
+
+def step_line(step: dict[str, Any]) -> str:
+    mark = MARKS.get(step["status"], "?")
+    label = "model" if step["kind"] == "model" else step["name"]
+    pieces = [f"{step['index']:>2}. {mark} {label}"]
+    if step.get("summary"):
+        pieces.append(step["summary"])
+    if step.get("tokens_in") is not None:
+        pieces.append(f"{step['tokens_in']:,} in / {step.get('tokens_out') or 0:,} out")
+    if step.get("duration_ms") is not None:
+        pieces.append(format_duration(step["duration_ms"]))
+    return " · ".join(pieces)
+
+
+def trace_text(doc: dict[str, Any]) -> str:
+    lines = [f"Agent trace: {totals_line(doc)}"]
+    if doc.get("request"):
+        lines.append(f"Request: {doc['request'].splitlines()[0][:200]}")
+    lines += [step_line(s) for s in doc["steps"]]
+    if doc.get("message"):
+        lines.append(doc["message"])
+    return "\n".join(lines)
+
+
+def _pre(label: str, text: str) -> str:
+    shown = _bounded(text, HTML_TEXT_CHARS)
+    return f"<div><b>{html.escape(label)}</b></div><pre>{html.escape(shown, quote=False)}</pre>"
+
+
+def trace_html(doc: dict[str, Any]) -> str:
+    """Plain HTML (details/summary, pre): what nbviewer and GitHub keep after sanitising."""
+    rows = []
+    for step in doc["steps"]:
+        body = []
+        if step.get("code"):
+            body.append(_pre(step["code"]["language"], step["code"]["source"]))
+        if step.get("arguments"):
+            arguments = json.dumps(step["arguments"], ensure_ascii=False, default=str)
+            body.append(_pre("arguments", arguments))
+        if step.get("text"):
+            body.append(_pre("text", step["text"]))
+        if step.get("result"):
+            body.append(_pre("result", step["result"]))
+        summary = html.escape(step_line(step))
+        rows.append(f"<details><summary>{summary}</summary>{''.join(body)}</details>")
+    head = html.escape(totals_line(doc))
+    message = f"<p>{html.escape(doc['message'])}</p>" if doc.get("message") else ""
+    return (
+        f"<div class='agent-kernel-trace'><details><summary><b>Agent trace</b>: {head}"
+        f"</summary>{''.join(rows)}{message}</details></div>"
+    )
+
+
+class TraceBundle:
+    """A trace as a display object: the extension's MIME type plus HTML and text fallbacks."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {
+            MIME_TYPE: self.document,
+            "text/html": trace_html(self.document),
+            "text/plain": trace_text(self.document),
+        }

@@ -1,0 +1,160 @@
+"""The trace document built from a run's events: what a saved notebook shows without a kernel."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agent_kernel.events import Event
+from agent_kernel.ui.trace_document import MIME_TYPE, TraceBundle, build_trace, trace_text
+
+KEY = "sk-proj-abcdefghijklmnopqrstuvwx"
+
+
+def events(*items: tuple[str, dict[str, Any]], start: float = 1000.0) -> list[Event]:
+    return [Event(kind, "run_1", 0, data, start + i) for i, (kind, data) in enumerate(items)]  # type: ignore[arg-type]
+
+
+def model_step(model: str = "gpt-4o-mini", calls: int = 1) -> list[tuple[str, dict[str, Any]]]:
+    tool_calls = [{"id": f"c{i}", "name": "sql", "arguments": "{}"} for i in range(calls)]
+    return [
+        ("model_started", {}),
+        (
+            "model_finished",
+            {
+                "model": model,
+                "text": "",
+                "tool_calls": tool_calls,
+                "usage": {"prompt_tokens": 1000, "completion_tokens": 100},
+                "duration_ms": 800.0,
+            },
+        ),
+    ]
+
+
+def test_a_run_becomes_steps_with_costs_and_code() -> None:
+    query = "SELECT region, sum(revenue) FROM sales GROUP BY 1"
+    trace = build_trace(
+        events(
+            ("run_started", {"request": "Which region?", "model": "gpt-4o-mini"}),
+            *model_step(),
+            ("tool_started", {"tool": "sql", "call_id": "c0", "arguments": {"query": query}}),
+            (
+                "tool_finished",
+                {
+                    "tool": "sql",
+                    "call_id": "c0",
+                    "ok": True,
+                    "summary": "4 rows",
+                    "content": "| West |",
+                    "duration_ms": 9.0,
+                },
+            ),
+            (
+                "run_finished",
+                {
+                    "status": "answered",
+                    "answer": "West.",
+                    "usage": {"prompt_tokens": 1000, "completion_tokens": 100},
+                },
+            ),
+        )
+    )
+    assert [s["kind"] for s in trace["steps"]] == ["model", "tool"]
+    model, tool = trace["steps"]
+    assert model["cost_usd"] == (1000 * 0.15 + 100 * 0.60) / 1e6
+    assert trace["cost_usd"] == round(model["cost_usd"], 6)
+    assert tool["code"] == {"language": "sql", "source": query}
+    assert tool["status"] == "done" and tool["result"] == "| West |"
+    assert trace["duration_ms"] == 5000.0 and trace["answer"] == "West."
+    assert "$0.0002" in trace_text(trace)
+
+
+def test_unknown_models_have_no_cost_and_custom_prices_apply() -> None:
+    run = events(("run_started", {"model": "llama3.2"}), *model_step("llama3.2", 0))
+    assert build_trace(run)["steps"][0]["cost_usd"] is None
+    priced = build_trace(run, prices={"llama3.2": [1.0, 2.0]})
+    assert priced["steps"][0]["cost_usd"] == (1000 * 1.0 + 100 * 2.0) / 1e6
+
+
+def test_denied_and_unfinished_steps_say_so() -> None:
+    trace = build_trace(
+        events(
+            ("run_started", {"model": "m"}),
+            *model_step("m", 2),
+            (
+                "policy_decision",
+                {
+                    "tool": "run_python",
+                    "call_id": "c0",
+                    "decision": "deny",
+                    "reason": "read-only mode",
+                },
+            ),
+            (
+                "tool_finished",
+                {
+                    "tool": "run_python",
+                    "call_id": "c0",
+                    "ok": False,
+                    "summary": "not allowed",
+                    "content": "Error",
+                },
+            ),
+            ("tool_started", {"tool": "sql", "call_id": "c1", "arguments": {"query": "SELECT 1"}}),
+            (
+                "run_finished",
+                {"status": "interrupted", "message": "Run interrupted; nothing more was run."},
+            ),
+        )
+    )
+    denied, cut = trace["steps"][1:]
+    assert denied["status"] == "denied" and "read-only mode" in denied["summary"]
+    assert cut["status"] == "failed" and cut["summary"] == "not finished: interrupted"
+    assert trace["status"] == "interrupted"
+
+
+def test_secrets_are_removed_and_long_results_bounded() -> None:
+    trace = build_trace(
+        events(
+            ("run_started", {"model": "m", "request": f"use {KEY}"}),
+            (
+                "tool_started",
+                {"tool": "run_python", "call_id": "c", "arguments": {"code": "print(k)"}},
+            ),
+            (
+                "tool_finished",
+                {"tool": "run_python", "call_id": "c", "ok": True, "content": KEY + "x" * 10_000},
+            ),
+        ),
+        secrets=[KEY],
+    )
+    text = json.dumps(trace)
+    assert KEY not in text and "[REDACTED]" in text
+    assert len(trace["steps"][0]["result"]) < 900
+    assert "more characters not kept in the trace" in trace["steps"][0]["result"]
+
+
+def test_a_fifty_step_run_stays_under_200_kb_in_the_notebook() -> None:
+    items: list[tuple[str, dict[str, Any]]] = [("run_started", {"model": "gpt-4o-mini"})]
+    for i in range(50):
+        items += model_step()
+        code = "df.groupby('region').revenue.sum()\n" * 100
+        items.append(
+            (
+                "tool_started",
+                {"tool": "run_python", "call_id": f"c{i}", "arguments": {"code": code}},
+            )
+        )
+        items.append(
+            (
+                "tool_finished",
+                {"tool": "run_python", "call_id": f"c{i}", "ok": True, "content": "y" * 20_000},
+            )
+        )
+    items.append(("run_finished", {"status": "answered"}))
+    bundle = TraceBundle(build_trace(events(*items)))._repr_mimebundle_()
+    size = sum(len(json.dumps(v)) for v in bundle.values())
+    assert set(bundle) == {MIME_TYPE, "text/html", "text/plain"}
+    assert size < 200_000, size
+    print(f"50-step trace: {size:,} bytes in the notebook ({size / 50:,.0f} per step)")
