@@ -58,6 +58,11 @@ class Agent(Configurable):
     instructions = Unicode(
         "", help="Extra instructions appended to the built-in system prompt."
     ).tag(config=True)
+    context_tokens = Int(
+        12_000,
+        help="Token budget for what one model call is sent (instructions, memories, turns, "
+        "tool schemas). Lower it for small local models (Ollama's default window is 4096).",
+    ).tag(config=True)
     prices = Dict(
         {},
         help="Prices of models the built-in table lacks, USD per million tokens: "
@@ -147,6 +152,7 @@ def setting_sources(agent: Agent) -> list[tuple[str, str, str]]:
         "request_timeout",
         "max_retries",
         "max_tool_result_chars",
+        "context_tokens",
     ):
         rows.append((name, repr(getattr(agent, name)), source(name)))
     rows.append(

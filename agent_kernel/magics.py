@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shlex
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
@@ -21,66 +19,25 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 if TYPE_CHECKING:
     from agent_kernel.runtime.kernel_agent import KernelAgent
 
-CELL_USAGE = "%%agent [--model M] [--max-steps N] [--new]"
-SUBCOMMANDS = ("help", "config", "tools", "reset", "key", "sessions", "resume")
-LINE_USAGE = f"%agent {{{'|'.join(SUBCOMMANDS)}}}"
-HELP = f"""\
-agent-kernel: an agent that works on this kernel's variables.
-
-  {CELL_USAGE}
-  <your request, in plain words>
-      Ask the agent. It looks at your variables, queries dataframes with SQL, runs code
-      and answers in the cell, showing each tool call. Later cells continue the conversation.
-      --model M        use model M for this cell only
-      --max-steps N    allow at most N model calls (default: %config Agent.max_steps)
-      --new            start a new conversation
-
-  %agent help      this text
-  %agent config    effective settings and where each came from (the key is never shown)
-  %agent tools     tools the agent may call, with their effects
-  %agent reset     forget this conversation and start a new one
-  %agent key       enter an API key for this kernel (hidden input; kept in memory only)
-  %agent sessions  this project's sessions (a DataFrame), most recent first
-  %agent resume ID continue an earlier session in this notebook
-
-Settings: %config Agent.model = "gpt-4o-mini", Agent.base_url, Agent.api_key_env,
-Agent.max_steps, Agent.temperature, Agent.request_timeout (see %agent config)."""
+LINE_USAGE = "%agent SUBCOMMAND [ARGS] (%agent help lists them)"
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports bad arguments as a one-line UsageError instead of exiting."""
+def _cell_parser() -> argparse.ArgumentParser:
+    from agent_kernel.commands.basics import CELL_USAGE
+    from agent_kernel.commands.registry import CommandParser, positive_int
 
-    def __init__(self, usage: str, **kwargs: Any) -> None:
-        super().__init__(usage=usage, add_help=False, **kwargs)
-        self.one_line_usage = usage
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message}. Usage: {self.one_line_usage}")
-
-
-def _cell_parser() -> _Parser:
-    parser = _Parser(CELL_USAGE, prog="%%agent")
+    parser = CommandParser(CELL_USAGE, prog="%%agent")
     parser.add_argument("--model", "-m", default=None)
-    parser.add_argument("--max-steps", type=_positive_int, default=None)
+    parser.add_argument("--max-steps", type=positive_int, default=None)
     parser.add_argument("--new", action="store_true")
     return parser
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def parse_cell_line(line: str) -> argparse.Namespace:
     try:
         words = shlex.split(line)
     except ValueError as exc:
-        raise UsageError(f"{exc}. Usage: {CELL_USAGE}") from None
+        raise UsageError(f"{exc}. Usage: %%agent [--model M] [--max-steps N] [--new]") from None
     return _cell_parser().parse_args(words)
 
 
@@ -120,66 +77,19 @@ class AgentMagics(Magics):
         return None
 
     def _subcommand(self, line: str) -> Any:
+        from agent_kernel.commands import COMMANDS
+
         try:
             words = shlex.split(line)
         except ValueError as exc:
             raise UsageError(f"{exc}. Usage: {LINE_USAGE}") from None
         if not words:
             words = ["help"]
-        handler: Callable[[list[str]], Any] | None = getattr(self, f"_cmd_{words[0]}", None)
-        if words[0] not in SUBCOMMANDS or handler is None:
-            raise UsageError(f"unknown subcommand {words[0]!r}. Usage: {LINE_USAGE}")
-        return handler(words[1:])
-
-    def _cmd_help(self, args: list[str]) -> None:
-        print(HELP)
-
-    def _cmd_config(self, args: list[str]) -> Any:
-        from agent_kernel.config import setting_sources
-        from agent_kernel.ui.display import Table
-
-        _no_arguments("config", args)
-        return Table(["setting", "value", "from"], setting_sources(self.kernel_agent.settings))
-
-    def _cmd_tools(self, args: list[str]) -> Any:
-        from agent_kernel.ui.display import Table
-
-        _no_arguments("tools", args)
-        rows = [
-            (t.name, ", ".join(t.effects) or "none", _first_sentence(t.description))
-            for t in self.kernel_agent.tools
-        ]
-        return Table(["tool", "effects", "description"], rows)
-
-    def _cmd_reset(self, args: list[str]) -> None:
-        _no_arguments("reset", args)
-        self.kernel_agent.new_session()
-        print("Started a new conversation; earlier turns will not be sent to the model.")
-
-    def _cmd_sessions(self, args: list[str]) -> Any:
-        _no_arguments("sessions", args)
-        return self.kernel_agent.require_memory().sessions.table()
-
-    def _cmd_resume(self, args: list[str]) -> None:
-        if len(args) != 1:
-            raise UsageError("usage: %agent resume ID (see %agent sessions for the ids)")
-        session = self.kernel_agent.resume(args[0])
-        turns = session.conversation.turns
-        print(
-            f"Resumed {session.id} ({session.title!r}, {turns} turns); %%agent cells continue it."
-        )
-
-    def _cmd_key(self, args: list[str]) -> None:
-        import getpass
-
-        _no_arguments("key", args)
-        variable = self.kernel_agent.settings.api_key_env
-        value = getpass.getpass(f"API key (stored in ${variable} for this kernel only): ")
-        if not value.strip():
-            print("No key entered; nothing changed.")
-            return
-        os.environ[variable] = value.strip()
-        print(f"Key set in ${variable} for this kernel; it is not saved anywhere.")
+        found = COMMANDS.get(words[0])
+        if found is None:
+            names = "|".join(COMMANDS)
+            raise UsageError(f"unknown subcommand {words[0]!r}. Usage: %agent {{{names}}}")
+        return found.run(self.kernel_agent, words[1:])
 
 
 _background_tasks: set[asyncio.Future[Any]] = set()
@@ -238,15 +148,3 @@ def settings_for(shell: Any) -> Any:
     if shell is not None:
         shell.configurables.append(settings)
     return settings
-
-
-def _no_arguments(name: str, args: list[str]) -> None:
-    if args:
-        raise UsageError(f"%agent {name} takes no arguments (got {' '.join(args)!r})")
-
-
-def _first_sentence(text: str, limit: int = 100) -> str:
-    import re
-
-    sentence = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0].rstrip(".") + "."
-    return sentence if len(sentence) <= limit else sentence[: limit - 1] + "…"

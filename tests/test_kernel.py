@@ -180,13 +180,26 @@ def run_code(client: Any, code: str, timeout: float = 60) -> tuple[dict[str, Any
     return reply, "\n".join(collected)
 
 
+def interrupt_when_requested(km: KernelManager, server: ScriptedServer, requests: int) -> None:
+    """Interrupt the kernel once the server has received `requests` model calls (plus 1 s)."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 30
+        while len(server.requests) < requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        km.interrupt_kernel()
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def test_interrupt_stops_the_run_cleanly(
     kernel: tuple[KernelManager, Any], kernel_env: ScriptedServer
 ) -> None:
     km, client = kernel
     kernel_env.add(Reply.slow(30, "too late"), Reply(text="Still here."))
     run_code(client, "%load_ext agent_kernel")
-    threading.Timer(2.0, km.interrupt_kernel).start()
+    interrupt_when_requested(km, kernel_env, requests=1)
     started = time.monotonic()
     reply, output = run_code(client, "%%agent\nTake your time.")
     assert time.monotonic() - started < 15
@@ -204,7 +217,7 @@ def test_interrupt_stops_long_code_run_by_the_agent(
     km, client = kernel
     kernel_env.add(Reply(tool_calls=[ToolCall("run_python", {"code": "while True:\n    pass"})]))
     run_code(client, "%load_ext agent_kernel")
-    threading.Timer(2.0, km.interrupt_kernel).start()
+    interrupt_when_requested(km, kernel_env, requests=1)
     reply, output = run_code(client, "%%agent\nSpin.")
     assert reply["content"]["status"] == "ok"
     assert "Run interrupted" in output

@@ -1,19 +1,27 @@
-"""A project's memory as one object: where it lives, its store, and its sessions."""
+"""A project's memory as one object: where it lives, its store, sessions and memories."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cached_property
 
-from agent_kernel.memory.paths import ProjectPaths
+from agent_kernel.memory import project_files
+from agent_kernel.memory.memories import MemoryBank, Recalled, Scope, search
+from agent_kernel.memory.paths import ProjectPaths, user_store_dir
 from agent_kernel.memory.recording import StoredConversation
 from agent_kernel.memory.sessions import SessionLog, SessionRecord, title_from
 from agent_kernel.memory.store import Store
+from agent_kernel.memory.vectors import VectorIndex, shared_index
 from agent_kernel.memory.writer import StepWriter
+from agent_kernel.runtime.context import Remembered, turn_text
 from agent_kernel.runtime.session import Session
+
+TURNS = "turns"
 
 
 class ProjectMemory:
-    """What one kernel reaches of its project's `.agent/` folder."""
+    """What one kernel reaches of its project's `.agent/` folder and of its user's memory."""
 
     def __init__(
         self, paths: ProjectPaths, user: str, *, warn: Callable[[str], None] | None = None
@@ -24,6 +32,7 @@ class ProjectMemory:
         self.sessions = SessionLog(self.store, paths.notebook, user)
         self.writer = StepWriter(self.store, warn=warn)
 
+    # -- sessions ---------------------------------------------------------------------------
     def open_session(self, request: str, *, new: bool = False) -> Session:
         """The notebook's current session with its messages, or a new one titled by `request`."""
         record = None if new else self.sessions.current()
@@ -41,3 +50,89 @@ class ProjectMemory:
     def _session(self, record: SessionRecord, messages: list[dict]) -> Session:
         conversation = StoredConversation(record.id, messages, self.writer)
         return Session(id=record.id, conversation=conversation, title=record.title, stored=True)
+
+    # -- memories ---------------------------------------------------------------------------
+    @cached_property
+    def index(self) -> VectorIndex:
+        return shared_index(self.paths.chroma_dir)
+
+    @cached_property
+    def project_memories(self) -> MemoryBank:
+        return MemoryBank(self.store, self.index, "project")
+
+    @cached_property
+    def user_memories(self) -> MemoryBank:
+        folder = user_store_dir()
+        return MemoryBank(Store(folder / "agent.duckdb"), shared_index(folder / "chroma"), "user")
+
+    def bank(self, scope: Scope) -> MemoryBank:
+        return self.user_memories if scope == "user" else self.project_memories
+
+    def bank_of(self, memory_id: str) -> MemoryBank:
+        """The bank holding `memory_id` (project first); the project's if neither does."""
+        for bank in (self.project_memories, self.user_memories):
+            if bank.owns(memory_id):
+                return bank
+        return self.project_memories
+
+    def recall(self, query: str, k: int = 5) -> list[Recalled]:
+        """The best memories of the project and of the user for `query`, best first."""
+        found = self.project_memories.recall(query, k)
+        if (user_store_dir() / "chroma").exists():  # no personal memories yet: no cost
+            found += self.user_memories.recall(query, k)
+        return sorted(found, key=lambda r: -r.score)[:k]
+
+    # -- project files ----------------------------------------------------------------------
+    def learn(self, pattern: str) -> project_files.LearnReport:
+        return project_files.learn(self.paths.project_dir, pattern, self.store, self.index)
+
+    def search_files(self, query: str, k: int = 5) -> list[Recalled]:
+        """Chunks of learned files for `query`, by meaning and by exact names."""
+        return search(self.index, project_files.COLLECTION, query, k)
+
+    # -- earlier turns ----------------------------------------------------------------------
+    def has_recallable(self) -> bool:
+        """Whether the project holds anything to recall; a new project skips loading the
+        embedding model (seconds) on its first request."""
+        rows = self.store.query(
+            "SELECT (SELECT count(*) FROM memories WHERE superseded_by IS NULL AND forgotten "
+            "IS NULL) + (SELECT count(*) FROM runs WHERE status = 'answered')"
+        )
+        return bool(rows and rows[0][0]) or (user_store_dir() / "chroma").exists()
+
+    @cached_property
+    def _background(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent-kernel-index")
+
+    def index_turn_later(
+        self, session: Session, run_id: str, request: str, answer: str
+    ) -> Future[None]:
+        """Index a finished turn on a worker thread, so the cell ends when its answer is shown
+        (the first indexing loads the embedding model)."""
+        return self._background.submit(self.index_turn, session, run_id, request, answer)
+
+    def index_turn(self, session: Session, run_id: str, request: str, answer: str) -> None:
+        """Keep a finished turn findable after it leaves the recent window."""
+        meta: dict[str, str | int | float | bool] = {
+            "kind": "turn",
+            "source": f"session {session.title or session.id}",
+            "session_id": session.id,
+            "trust": "trusted",
+        }
+        self.index.upsert(TURNS, [run_id], [turn_text(request, answer)], [meta])
+
+    def recall_turns(self, query: str, k: int = 4) -> list[Recalled]:
+        return search(self.index, TURNS, query, k)
+
+    # -- what the context builder recalls ---------------------------------------------------
+    def context_memories(self, request: str) -> list[Remembered]:
+        return [
+            Remembered(r.id, r.text, f"{r.scope} {r.kind} {r.id}", r.trust == "trusted")
+            for r in self.recall(request, 8)
+        ]
+
+    def context_turns(self, request: str) -> list[Remembered]:
+        return [
+            Remembered(r.text, r.text, r.source, r.trust == "trusted")
+            for r in self.recall_turns(request, 4)
+        ]

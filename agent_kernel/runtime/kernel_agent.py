@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from agent_kernel.config import Agent, resolve_endpoint
@@ -11,6 +12,7 @@ from agent_kernel.events import Event, EventBus, Observer, new_id
 from agent_kernel.models.base import ChatModel
 from agent_kernel.policy.decide import Policy
 from agent_kernel.redact import secret_env_values
+from agent_kernel.runtime.context import BuiltContext, ContextBuilder, TokenCounter
 from agent_kernel.runtime.interrupts import cancel_on_interrupt
 from agent_kernel.runtime.loop import AgentLoop, RunResult
 from agent_kernel.runtime.session import Session
@@ -63,6 +65,9 @@ class KernelAgent:
         self.observers: list[Observer] = []
         self.last_events: list[Event] = []
         self.last_result: RunResult | None = None
+        self.token_counter = TokenCounter()  # calibrated over the kernel's model calls
+        self.last_context: BuiltContext | None = None
+        self._indexing: Future[None] | None = None
 
     @property
     def tools(self) -> ToolRegistry:
@@ -143,8 +148,10 @@ class KernelAgent:
             shell=self.shell,
             max_result_chars=self.settings.max_tool_result_chars,
             run_id=run_id,
-            memory=self.memory,
+            session_id=session.id if session.stored else None,
+            memory=self.memory if session.stored else None,
         )
+        builder = self._context_builder(context, session)
         loop = AgentLoop(
             chat_model,
             self.tools,
@@ -153,7 +160,7 @@ class KernelAgent:
             context,
             policy=self.policy,
             max_steps=max_steps or self.settings.max_steps,
-            instructions=self.settings.instructions,
+            context=builder,
         )
         try:
             with cancel_on_interrupt():
@@ -162,8 +169,36 @@ class KernelAgent:
             await chat_model.aclose()
             session.runs += 1
             self.last_events = events
+            self.last_context = builder.last
         self.last_result = result
+        self._index_turn(session, run_id, request, result)
         return result
+
+    def _context_builder(self, tools: ToolContext, session: Session) -> ContextBuilder:
+        """This run's context: the budget, and memory's recall when the session is stored."""
+        from agent_kernel.tools.variables import variable_lines
+
+        memory = self.memory if session.stored else None
+        if memory is not None and not memory.has_recallable():
+            memory = None  # nothing to recall yet: no embedding model to load
+        return ContextBuilder(
+            instructions=self.settings.instructions,
+            budget=self.settings.context_tokens,
+            counter=self.token_counter,
+            memories=memory.context_memories if memory is not None else None,
+            earlier_turns=memory.context_turns if memory is not None else None,
+            variables=lambda: variable_lines(tools),
+        )
+
+    def _index_turn(self, session: Session, run_id: str, request: str, result: RunResult) -> None:
+        """A finished turn joins the index, so it can be recalled when it is no longer recent."""
+        memory = self.memory
+        if memory is None or not session.stored or result.status != "answered":
+            return
+        if self._indexing is not None and self._indexing.done() and self._indexing.exception():
+            # Said here, in the next cell: a worker thread's output would land in a wrong cell.
+            note(f"an earlier turn could not be indexed for recall: {self._indexing.exception()}")
+        self._indexing = memory.index_turn_later(session, run_id, request, result.answer)
 
     def _record_into(self, bus: EventBus, session: Session, run_id: str) -> None:
         """Stored sessions record every step of the run (an observer, like the renderer)."""

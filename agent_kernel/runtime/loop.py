@@ -23,7 +23,7 @@ from agent_kernel.models.base import (
     Usage,
 )
 from agent_kernel.policy.decide import Policy
-from agent_kernel.runtime.context import build_messages
+from agent_kernel.runtime.context import ContextBuilder
 from agent_kernel.runtime.conversation import Conversation
 from agent_kernel.tools.base import ToolContext, ToolError, ToolResult, bound_text
 from agent_kernel.tools.registry import ToolRegistry
@@ -56,6 +56,7 @@ class AgentLoop:
         policy: Policy | None = None,
         max_steps: int = 12,
         instructions: str = "",
+        context: ContextBuilder | None = None,
     ) -> None:
         self.model = model
         self.tools = tools
@@ -64,7 +65,7 @@ class AgentLoop:
         self.tool_context = tool_context
         self.policy = policy or Policy()
         self.max_steps = max(1, max_steps)
-        self.instructions = instructions
+        self.context = context or ContextBuilder(instructions=instructions, budget=10**9)
         self.run_id = tool_context.run_id or new_id("run_")
         tool_context.run_id = self.run_id
         self._step = 0
@@ -125,8 +126,11 @@ class AgentLoop:
         )
 
     async def _call_model(self, schemas: list[dict[str, Any]], total: Usage) -> ModelReply:
-        messages = build_messages(self.conversation.messages(), self.instructions)
-        self._emit("model_started", messages=len(messages), tools=len(schemas))
+        built = self.context.build(self.conversation.messages(), schemas)
+        messages = built.messages
+        self._emit(
+            "model_started", messages=len(messages), tools=len(schemas), context=built.summary()
+        )
         started = time.perf_counter()
         reply: ModelReply | None = None
         async for item in self.model.stream(messages, schemas):
@@ -145,6 +149,8 @@ class AgentLoop:
         if reply is None:  # a ChatModel must end with a reply; treat silence as a failure
             raise AgentError("the model returned nothing")
         total.add(reply.usage)
+        if reply.usage is not None:
+            self.context.counter.calibrate(built.tokens, reply.usage.prompt_tokens)
         self.conversation.append(reply.assistant_message())
         self._emit(
             "model_finished",

@@ -10,9 +10,12 @@ import inspect
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+if TYPE_CHECKING:
+    from agent_kernel.memory.project import ProjectMemory
 
 Effect = Literal["read", "execute", "write", "external"]
 EFFECTS: tuple[Effect, ...] = ("read", "execute", "write", "external")
@@ -31,8 +34,9 @@ class ToolContext:
     shell: Any = None
     max_result_chars: int = 8000
     run_id: str = ""
-    # The project's memory (agent_kernel.memory.project.ProjectMemory), None when it is off.
-    memory: Any = None
+    session_id: str | None = None
+    # The project's memory, None when it is off (no store could be opened).
+    memory: ProjectMemory | None = None
     # Free-form per-run state that tools may share (for example proposed cells).
     state: dict[str, Any] = field(default_factory=dict)
 

@@ -7,8 +7,19 @@ from agent_kernel.tools.base import Tool
 
 def builtin_tools() -> list[Tool]:
     from agent_kernel.tools.dataframes import describe_dataframe
+    from agent_kernel.tools.memory import forget, recall, remember, search_project
     from agent_kernel.tools.python import propose_cell, run_python
     from agent_kernel.tools.sql import sql
     from agent_kernel.tools.variables import list_variables
 
-    return [list_variables, describe_dataframe, sql, run_python, propose_cell]
+    return [
+        list_variables,
+        describe_dataframe,
+        sql,
+        run_python,
+        propose_cell,
+        recall,
+        remember,
+        forget,
+        search_project,
+    ]

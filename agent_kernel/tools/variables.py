@@ -190,3 +190,15 @@ def _container_preview(obj: Any) -> str:
     if not all(_is_small_scalar(item) for item in items):
         return ""
     return format_value(repr(obj))
+
+
+def variable_lines(ctx: ToolContext, limit: int = 40) -> list[str]:
+    """One short line per variable (dataframes first), for the context's variables section."""
+    variables = user_variables(ctx)
+    order = sorted(variables, key=lambda n: (frame_kind(variables[n]) is None, n.lower(), n))
+    lines = []
+    for name in order[:limit]:
+        kind, size, value = _describe(variables[name])
+        detail = ", ".join(part for part in (size, value and f"= {value}") if part)
+        lines.append(f"- {name}: {kind}" + (f", {detail}" if detail else ""))
+    return lines
