@@ -18,7 +18,9 @@ EventKind = Literal[
     "text_delta",  # data: text
     "model_retry",  # data: reason, attempt, max_attempts, wait_seconds
     "model_finished",  # data: text, tool_calls, usage, finish_reason, duration_ms
-    "policy_decision",  # data: tool, call_id, decision, reason
+    "policy_decision",  # data: tool, call_id, decision, reason, source, rule, taint
+    "approval_requested",  # data: approval_id, tool, call_id, arguments, reason, taint, timeout
+    "approval_decided",  # data: approval_id, tool, call_id, approved, by, how, reason, edit
     "tool_started",  # data: tool, call_id, arguments
     "tool_finished",  # data: tool, call_id, ok, summary, content, duration_ms, truncated
     "run_finished",  # data: status, answer, steps, usage, message

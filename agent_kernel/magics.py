@@ -11,14 +11,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shlex
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 if TYPE_CHECKING:
+    from traitlets.config import Configurable
+
     from agent_kernel.runtime.kernel_agent import KernelAgent
 
+T = TypeVar("T", bound="Configurable")
 LINE_USAGE = "%agent SUBCOMMAND [ARGS] (%agent help lists them)"
 
 
@@ -52,9 +55,14 @@ class AgentMagics(Magics):
     @property
     def kernel_agent(self) -> KernelAgent:
         if self._agent is None:
+            from agent_kernel.policy.settings import Policy
             from agent_kernel.runtime.kernel_agent import KernelAgent
 
-            self._agent = KernelAgent(self.shell, settings_for(self.shell))
+            self._agent = KernelAgent(
+                self.shell,
+                settings_for(self.shell),
+                policy_settings=configurable_for(self.shell, Policy),
+            )
         return self._agent
 
     @line_cell_magic
@@ -138,13 +146,20 @@ def transform_agent_cell(lines: list[str]) -> list[str]:
 
 
 def settings_for(shell: Any) -> Any:
-    """The shell's `Agent` configurable, created once and registered for `%config Agent`."""
+    """The shell's `Agent` settings; `Agent` and `Policy` are registered for `%config` once."""
     from agent_kernel.config import Agent
+    from agent_kernel.policy.settings import Policy
 
+    configurable_for(shell, Policy)
+    return configurable_for(shell, Agent)
+
+
+def configurable_for(shell: Any, cls: type[T]) -> T:
+    """The shell's instance of a traitlets configurable, created and registered once."""
     for configurable in getattr(shell, "configurables", []):
-        if isinstance(configurable, Agent):
+        if isinstance(configurable, cls):
             return configurable
-    settings = Agent(parent=shell)
+    instance = cls(parent=shell)
     if shell is not None:
-        shell.configurables.append(settings)
-    return settings
+        shell.configurables.append(instance)
+    return instance

@@ -46,7 +46,9 @@ def shell(model_env: ScriptedServer) -> Iterator[InteractiveShell]:
     """The process-wide InteractiveShell, reset, with agent_kernel loaded and fresh state."""
     ip = InteractiveShell.instance()
     ip.reset(new_session=False)
-    ip.config.pop("Agent", None)  # %config from an earlier test must not leak into this one
+    # %config from an earlier test must not leak into this one.
+    ip.config.pop("Agent", None)
+    ip.config.pop("Policy", None)
     ip.run_line_magic("load_ext", "agent_kernel")
     magics = ip.magics_manager.registry["AgentMagics"]
     magics._agent = None
@@ -57,9 +59,24 @@ def shell(model_env: ScriptedServer) -> Iterator[InteractiveShell]:
     settings.max_retries = 2
     settings.request_timeout = 5.0
     settings.api_key_env = "OPENAI_API_KEY"
+    from agent_kernel.magics import configurable_for
+    from agent_kernel.policy.settings import Policy
+
+    policy = configurable_for(ip, Policy)
+    for name in ("mode", "rules", "unattended", "approval_timeout"):
+        setattr(policy, name, policy.trait_defaults(name))
     yield ip
     magics._agent = None
 
 
 def agent_of(ip: InteractiveShell) -> Any:
     return ip.magics_manager.registry["AgentMagics"].kernel_agent
+
+
+@pytest.fixture
+def effects_allowed(shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch) -> InteractiveShell:
+    """An unattended run whose policy lets effects (code, writes) run without a person, as a
+    CI job over trusted notebooks would set it. Tests of the permission layer do not use it."""
+    monkeypatch.setenv("AGENT_KERNEL_UNATTENDED", "1")
+    shell.run_cell('%config Policy.unattended = "allow"')
+    return shell

@@ -15,7 +15,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from agent_kernel.tools.base import Tool, ToolContext, ToolError
+from agent_kernel.tools.base import Tool, ToolContext, ToolError, ToolResult
 from agent_kernel.tools.dataframes import describe_dataframe
 from agent_kernel.tools.sql import run_query, sql
 from agent_kernel.tools.tables import format_table, format_value
@@ -25,7 +25,9 @@ REGIONS = ["north", "south", "east", "west"]
 
 
 def call(t: Tool, ctx: ToolContext, **arguments: Any) -> str:
-    return asyncio.run(t.call(arguments, ctx))
+    """The text the model reads from a call."""
+    result = asyncio.run(t.call(arguments, ctx))
+    return result.content if isinstance(result, ToolResult) else result
 
 
 def sales_pandas(rows: int = 1000) -> pd.DataFrame:

@@ -27,6 +27,9 @@ sales = pd.DataFrame({
     "region": ["East", "East", "West", "North", "West", "West"],
     "revenue": [900.0, 1200.0, 800.0, 300.0, 1500.0, 650.0],
 })"""
+# Notebooks in these tests run unattended (nbclient) and allow effects, as a CI job over
+# trusted notebooks would; the permission tests elsewhere do not.
+ALLOW_UNATTENDED = '%config Policy.unattended = "allow"'
 TRACE_MIME = "application/vnd.agent-kernel.trace+json"
 QUERY = (
     "SELECT region, SUM(revenue) AS revenue FROM sales WHERE month = 'Mar' "
@@ -59,7 +62,8 @@ def texts(cell: Any) -> str:
 
 
 @pytest.fixture
-def kernel_env(model_env: ScriptedServer) -> ScriptedServer:
+def kernel_env(model_env: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> ScriptedServer:
+    monkeypatch.setenv("AGENT_KERNEL_UNATTENDED", "1")
     return model_env
 
 
@@ -76,20 +80,21 @@ def test_notebook_question_is_answered_with_real_tools(kernel_env: ScriptedServe
     nb = execute(
         notebook(
             "%load_ext agent_kernel",
+            ALLOW_UNATTENDED,
             SALES,
             "%%agent\nWhich region had the highest revenue in March? Show me the code you used.",
             "%%agent\nAnd the largest single sale?",
             "float(best)",
         )
     )
-    answer = texts(nb.cells[2])
+    answer = texts(nb.cells[3])
     assert "→ **list_variables**()" in answer
     assert '→ **describe_dataframe**(name="sales")' in answer
     assert "→ **sql**(query=…)" in answer and QUERY in answer
     live_lines = [line for line in answer.splitlines() if line.startswith("→")]
     assert len(live_lines) == 3 and all("✓" in line for line in live_lines)
     # The saved cell carries the whole run as a trace document, for a notebook without kernel.
-    (trace,) = [o.data[TRACE_MIME] for o in nb.cells[2].outputs if TRACE_MIME in o.get("data", {})]
+    (trace,) = [o.data[TRACE_MIME] for o in nb.cells[3].outputs if TRACE_MIME in o.get("data", {})]
     assert [(s["kind"], s["name"], s["status"]) for s in trace["steps"]] == [
         ("model", "scripted-model", "done"),
         ("tool", "list_variables", "done"),
@@ -110,8 +115,8 @@ def test_notebook_question_is_answered_with_real_tools(kernel_env: ScriptedServe
     # The follow-up cell continued the same conversation and changed the user's namespace.
     follow_up = server.requests[4].body["messages"]
     assert any(m.get("content", "").startswith("Which region") for m in follow_up)
-    assert "The largest single sale was 1500." in texts(nb.cells[3])
-    assert nb.cells[4].outputs[0].data["text/plain"] == "1500.0"
+    assert "The largest single sale was 1500." in texts(nb.cells[4])
+    assert nb.cells[5].outputs[0].data["text/plain"] == "1500.0"
     # The key appears nowhere in the saved notebook.
     assert TEST_KEY not in nbformat.writes(nb)
 
@@ -128,8 +133,12 @@ def test_a_figure_drawn_by_the_agent_appears_in_the_cell(kernel_env: ScriptedSer
         ),
         Reply(text="Here is the plot."),
     )
-    nb = execute(notebook("%load_ext agent_kernel", "%matplotlib inline", "%%agent\nplot it"))
-    outputs = nb.cells[2].outputs
+    nb = execute(
+        notebook(
+            "%load_ext agent_kernel", ALLOW_UNATTENDED, "%matplotlib inline", "%%agent\nplot it"
+        )
+    )
+    outputs = nb.cells[3].outputs
     assert any("image/png" in o.get("data", {}) for o in outputs)
     tool_result = kernel_env.requests[1].body["messages"][-1]["content"]
     assert "displayed in the notebook: a figure" in tool_result
@@ -217,6 +226,7 @@ def test_interrupt_stops_long_code_run_by_the_agent(
     km, client = kernel
     kernel_env.add(Reply(tool_calls=[ToolCall("run_python", {"code": "while True:\n    pass"})]))
     run_code(client, "%load_ext agent_kernel")
+    run_code(client, ALLOW_UNATTENDED)
     interrupt_when_requested(km, kernel_env, requests=1)
     reply, output = run_code(client, "%%agent\nSpin.")
     assert reply["content"]["status"] == "ok"
@@ -272,6 +282,7 @@ def test_a_killed_kernel_leaves_every_finished_step_readable(
         Reply.slow(60, "never sent"),
     )
     run_code(client, "%load_ext agent_kernel")
+    run_code(client, ALLOW_UNATTENDED)
     client.execute("%%agent\nWork slowly.")
     deadline = time.monotonic() + 30
     while len(kernel_env.requests) < 3 and time.monotonic() < deadline:

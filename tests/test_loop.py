@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from agent_kernel.config import Endpoint
 from agent_kernel.errors import ModelError
 from agent_kernel.events import Event, EventBus
 from agent_kernel.models.openai_chat import OpenAIChatModel
-from agent_kernel.policy.decide import Decision, Policy
+from agent_kernel.policy.decide import Decision, DecisionPoint
 from agent_kernel.runtime.conversation import InMemoryConversation
 from agent_kernel.runtime.loop import AgentLoop, RunResult
 from agent_kernel.testing import Reply, ScriptedServer, ToolCall
@@ -63,7 +64,7 @@ def run(
     max_steps: int = 6,
     max_retries: int = 2,
     timeout: float = 5.0,
-    policy: Policy | None = None,
+    policy: DecisionPoint | None = None,
     conversation: InMemoryConversation | None = None,
     max_result_chars: int = 8000,
 ) -> tuple[RunResult, list[Event], InMemoryConversation]:
@@ -231,8 +232,10 @@ def test_a_stream_cut_midway_is_retried_without_duplicating_text(
 def test_policy_is_consulted_for_every_call(server: ScriptedServer) -> None:
     seen: list[tuple[str, dict[str, Any]]] = []
 
-    class DenyAdds(Policy):
-        def decide(self, tool: Tool, arguments: dict[str, Any]) -> Decision:
+    class DenyAdds(DecisionPoint):
+        def decide(
+            self, tool: Tool, arguments: Mapping[str, Any], taint: Sequence[str] = ()
+        ) -> Decision:
             seen.append((tool.name, arguments))
             return Decision("deny", "adding is forbidden today")
 

@@ -71,8 +71,9 @@ def test_run_cell_magic_directly_also_works(
 
 
 def test_tool_calls_are_shown_and_run_on_the_user_namespace(
-    shell: InteractiveShell, server: ScriptedServer, capsys: pytest.CaptureFixture[str]
+    effects_allowed: InteractiveShell, server: ScriptedServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    shell = effects_allowed
     shell.run_cell("answer_base = 40")
     server.add(
         Reply(tool_calls=[ToolCall("run_python", {"code": "answer = answer_base + 2\nanswer"})]),

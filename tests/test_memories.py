@@ -41,8 +41,9 @@ def test_a_fact_from_three_sessions_ago_is_recalled(
 
 
 def test_the_model_remembers_and_a_replaced_memory_is_kept_as_history(
-    shell: InteractiveShell, server: ScriptedServer
+    effects_allowed: InteractiveShell, server: ScriptedServer
 ) -> None:
+    shell = effects_allowed
     server.add(
         Reply(tool_calls=[ToolCall("remember", {"text": "Reports use EUR", "kind": "preference"})]),
         Reply(text="Noted."),

@@ -107,8 +107,9 @@ def test_every_step_is_an_event_and_every_message_is_kept(
 
 
 def test_the_key_never_reaches_the_store(
-    shell: InteractiveShell, server: ScriptedServer, project_dir: Path
+    effects_allowed: InteractiveShell, server: ScriptedServer, project_dir: Path
 ) -> None:
+    shell = effects_allowed
     shell.run_cell("import os\ntoken = os.environ['OPENAI_API_KEY']")
     server.add(
         Reply(tool_calls=[ToolCall("run_python", {"code": "print(token)"})]),

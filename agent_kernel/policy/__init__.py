@@ -1,5 +1,6 @@
-"""Permissions: every tool call passes through `Policy.decide` before it runs."""
+"""Permissions: every tool call passes through `decide.DecisionPoint.decide` before it runs.
 
-from agent_kernel.policy.decide import Decision, Policy
-
-__all__ = ["Decision", "Policy"]
+Submodules: `rules` (rule syntax), `settings` (`%config Policy.*`), `admin` (the locked
+administrator policy), `decide` (the decision point), `spotlight` (untrusted text for the
+model). Nothing is imported here, so `%load_ext` pays only for what it registers.
+"""

@@ -10,8 +10,11 @@ from agent_kernel.config import Agent, resolve_endpoint
 from agent_kernel.errors import AgentError
 from agent_kernel.events import Event, EventBus, Observer, new_id
 from agent_kernel.models.base import ChatModel
-from agent_kernel.policy.decide import Policy
+from agent_kernel.policy.admin import load_admin_policy
+from agent_kernel.policy.decide import DecisionPoint
+from agent_kernel.policy.settings import Policy
 from agent_kernel.redact import secret_env_values
+from agent_kernel.runtime.approval import Approver, PendingApprovals
 from agent_kernel.runtime.context import BuiltContext, ContextBuilder, TokenCounter
 from agent_kernel.runtime.interrupts import cancel_on_interrupt
 from agent_kernel.runtime.loop import AgentLoop, RunResult
@@ -52,12 +55,16 @@ class KernelAgent:
         *,
         tools: ToolRegistry | None = None,
         model_factory: ModelFactory = openai_model,
+        policy_settings: Policy | None = None,
     ) -> None:
         self.shell = shell
         self.settings = settings or Agent(parent=shell)
         self._tools = tools
         self.model_factory = model_factory
-        self.policy = Policy()
+        self.policy = DecisionPoint(policy_settings or Policy(parent=shell), load_admin_policy())
+        if self.policy.admin.error:
+            note(self.policy.admin.error)
+        self.approvals = PendingApprovals()
         self.session: Session | None = None
         self._start_new = False
         self._memory: ProjectMemory | None = None
@@ -136,10 +143,9 @@ class KernelAgent:
         session = self._session_for(request)
         run_id = new_id("run_")
         events: list[Event] = []
+        secrets = secret_env_values(self.settings.api_key_env)
         renderer = CellRenderer(
-            rich=is_notebook(self.shell),
-            prices=dict(self.settings.prices),
-            secrets=secret_env_values(self.settings.api_key_env),
+            rich=is_notebook(self.shell), prices=dict(self.settings.prices), secrets=secrets
         )
         bus = EventBus([renderer, events.append, *self.observers])
         self._record_into(bus, session, run_id)
@@ -159,8 +165,10 @@ class KernelAgent:
             bus,
             context,
             policy=self.policy,
+            approver=self.approver(),
             max_steps=max_steps or self.settings.max_steps,
             context=builder,
+            secrets=secrets,
         )
         try:
             with cancel_on_interrupt():
@@ -173,6 +181,12 @@ class KernelAgent:
         self.last_result = result
         self._index_turn(session, run_id, request, result)
         return result
+
+    def approver(self) -> Approver:
+        """Who answers approvals: the unattended rule, a card in the cell, or a prompt."""
+        from agent_kernel.ui.approval import choose_approver
+
+        return choose_approver(self.shell, self.policy, self.approvals)
 
     def _context_builder(self, tools: ToolContext, session: Session) -> ContextBuilder:
         """This run's context: the budget, and memory's recall when the session is stored."""

@@ -1,7 +1,9 @@
 """The agent loop: context -> model -> tools -> model ... until an answer or the step limit.
 
 It is a coroutine so a step can await a person (an approval click) without blocking the
-kernel, and it only emits events: rendering and storage are observers.
+kernel, and it only emits events: rendering and storage are observers. Before a tool runs,
+the decision point rules on it with the run's taint (untrusted content the model has seen);
+an "ask" waits on the approver, whose answer is recorded like everything else.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,12 +25,16 @@ from agent_kernel.models.base import (
     ToolCallRequest,
     Usage,
 )
-from agent_kernel.policy.decide import Policy
-from agent_kernel.runtime.context import ContextBuilder
-from agent_kernel.runtime.conversation import Conversation
-from agent_kernel.tools.base import ToolContext, ToolError, ToolResult, bound_text
+from agent_kernel.policy import spotlight
+from agent_kernel.policy.decide import Decision, DecisionPoint
+from agent_kernel.redact import redact
+from agent_kernel.runtime.approval import ApprovalDecision, ApprovalRequest, Approver, edit_diff
+from agent_kernel.runtime.context import BuiltContext, ContextBuilder
+from agent_kernel.runtime.conversation import Conversation, Message
+from agent_kernel.tools.base import Tool, ToolContext, ToolError, ToolResult, bound_text
 from agent_kernel.tools.registry import ToolRegistry
 
+WRAPPER_CHARS = 120  # what spotlight.wrap adds around untrusted content
 RunStatus = Literal["answered", "max_steps", "interrupted", "error"]
 
 
@@ -42,6 +49,13 @@ class RunResult:
     error: AgentError | None = None
 
 
+class DenyingApprover:
+    """Where no one can be asked: every approval is denied, and says how to allow it."""
+
+    async def request(self, request: ApprovalRequest) -> ApprovalDecision:
+        return ApprovalDecision(False, "no approver", "unattended", "no one could be asked")
+
+
 class AgentLoop:
     """Runs one request against a model with tools, recording every step as an event."""
 
@@ -53,45 +67,64 @@ class AgentLoop:
         bus: EventBus,
         tool_context: ToolContext,
         *,
-        policy: Policy | None = None,
+        policy: DecisionPoint | None = None,
+        approver: Approver | None = None,
         max_steps: int = 12,
         instructions: str = "",
         context: ContextBuilder | None = None,
+        secrets: Sequence[str] = (),
     ) -> None:
         self.model = model
         self.tools = tools
         self.conversation = conversation
         self.bus = bus
         self.tool_context = tool_context
-        self.policy = policy or Policy()
+        self.policy = policy or DecisionPoint()
+        self.approver: Approver = approver or DenyingApprover()
         self.max_steps = max(1, max_steps)
         self.context = context or ContextBuilder(instructions=instructions, budget=10**9)
+        self.secrets = list(secrets)
         self.run_id = tool_context.run_id or new_id("run_")
         tool_context.run_id = self.run_id
         self._step = 0
+        self._seen: BuiltContext | None = None  # what the model saw when it chose its calls
 
     def _emit(self, kind: EventKind, **data: Any) -> None:
         self.bus.emit(Event(kind, self.run_id, self._step, data))
 
+    # -- a run ------------------------------------------------------------------------------
     async def run(self, request: str) -> RunResult:
-        result = RunResult(self.run_id, "error")
+        """Answer a new request."""
         # Each message is appended before the event that ends its step, so an observer that
         # records steps (the store) records the message with it.
         self.conversation.append({"role": "user", "content": request})
         self._emit("run_started", request=request, model=self.model.name, max_steps=self.max_steps)
+        return await self._drive([], {})
+
+    async def resume(
+        self, calls: list[ToolCallRequest], decided: dict[str, ApprovalDecision]
+    ) -> RunResult:
+        """Carry on a run stopped at `calls` (recorded before a restart): run them, with the
+        decisions already made, then continue with the model."""
+        self._emit("run_started", request="", resumed=True, model=self.model.name)
+        self._seen = self.context.build(self.conversation.messages(), [])
+        return await self._drive(calls, decided)
+
+    async def _drive(
+        self, pending: list[ToolCallRequest], decided: dict[str, ApprovalDecision]
+    ) -> RunResult:
+        result = RunResult(self.run_id, "error")
         schemas = self.tools.openai_schemas()
-        pending: list[ToolCallRequest] = []
         try:
+            await self._run_calls(pending, decided)
             while self._step < self.max_steps:
                 self._step += 1
                 reply = await self._call_model(schemas, result.usage)
                 if not reply.tool_calls:
                     result.status, result.answer = "answered", reply.text
                     break
-                pending = list(reply.tool_calls)
-                while pending:
-                    await self._run_tool(pending[0])
-                    pending.pop(0)
+                pending[:] = reply.tool_calls
+                await self._run_calls(pending, {})
             else:
                 result.status = "max_steps"
                 result.message = (
@@ -112,6 +145,13 @@ class AgentLoop:
         self._finish(result)
         return result
 
+    async def _run_calls(
+        self, pending: list[ToolCallRequest], decided: dict[str, ApprovalDecision]
+    ) -> None:
+        while pending:
+            await self._run_tool(pending[0], decided.get(pending[0].id))
+            pending.pop(0)
+
     def _finish(self, result: RunResult) -> None:
         self._emit(
             "run_finished",
@@ -125,9 +165,12 @@ class AgentLoop:
             message=result.message,
         )
 
+    # -- the model --------------------------------------------------------------------------
     async def _call_model(self, schemas: list[dict[str, Any]], total: Usage) -> ModelReply:
         built = self.context.build(self.conversation.messages(), schemas)
-        messages = built.messages
+        self._seen = built
+        # Nothing secret leaves the kernel, whatever a tool printed or the user pasted.
+        messages = redact_messages(built.messages, self.secrets)
         self._emit(
             "model_started", messages=len(messages), tools=len(schemas), context=built.summary()
         )
@@ -173,8 +216,10 @@ class AgentLoop:
         )
         return reply
 
-    async def _run_tool(self, call: ToolCallRequest) -> None:
-        """Run one call through policy and the tool; its result joins the conversation."""
+    # -- tools ------------------------------------------------------------------------------
+    async def _run_tool(self, call: ToolCallRequest, decided: ApprovalDecision | None) -> None:
+        """Authorise and run one call; its result (or why it did not run) joins the
+        conversation, as untrusted data when it carries text from data."""
         started = time.perf_counter()
         arguments: dict[str, Any] = {}
         tool = self.tools.get(call.name)
@@ -185,18 +230,9 @@ class AgentLoop:
                     f"there is no tool named {call.name!r}; available: "
                     + ", ".join(self.tools.names())
                 )
-            decision = self.policy.decide(tool, arguments)
-            self._emit(
-                "policy_decision",
-                tool=call.name,
-                call_id=call.id,
-                decision=decision.action,
-                reason=decision.reason,
-            )
-            if not decision.allowed:
-                raise ToolError(f"not allowed: {decision.reason}")
+            arguments = await self._authorise(call, tool, arguments, decided)
             self._emit("tool_started", tool=call.name, call_id=call.id, arguments=arguments)
-            outcome = _as_result(await tool.call(arguments, self.tool_context))
+            outcome = _as_result(await tool.call(arguments, self.tool_context), tool)
         except ToolError as exc:
             outcome = ToolResult(content=f"Error: {exc}", ok=False, summary=str(exc))
         except (KeyboardInterrupt, asyncio.CancelledError):
@@ -207,21 +243,109 @@ class AgentLoop:
                 ok=False,
                 summary=f"{type(exc).__name__}: {exc}",
             )
-        limit = self.tool_context.max_result_chars
+        # The cap holds for what is sent, wrapper included.
+        limit = self.tool_context.max_result_chars - (0 if outcome.trusted else WRAPPER_CHARS)
         content, truncated = bound_text(outcome.content, limit, "ask for less")
-        self.conversation.append({"role": "tool", "tool_call_id": call.id, "content": content})
+        sent = content if outcome.trusted else spotlight.wrap(content, f"result of {call.name}")
+        self.conversation.append({"role": "tool", "tool_call_id": call.id, "content": sent})
         self._emit(
             "tool_finished",
             tool=call.name,
             call_id=call.id,
             arguments=arguments if arguments else call.arguments,
             ok=outcome.ok,
+            trusted=outcome.trusted,
             summary=outcome.summary or _first_line(content),
             content=content,
             data=outcome.data,
             truncated=truncated or outcome.truncated,
             duration_ms=round((time.perf_counter() - started) * 1000, 1),
         )
+
+    async def _authorise(
+        self,
+        call: ToolCallRequest,
+        tool: Tool,
+        arguments: dict[str, Any],
+        decided: ApprovalDecision | None,
+    ) -> dict[str, Any]:
+        """The arguments to run with, once the policy (and a person, if asked) allow the call;
+        raises ToolError with the reason the model reads when the call may not run."""
+        taint = self.taint()
+        self.tool_context.taint = taint
+        decision = self.policy.decide(tool, arguments, taint)
+        self._emit(
+            "policy_decision",
+            tool=call.name,
+            call_id=call.id,
+            decision=decision.action,
+            reason=decision.reason,
+            source=decision.source,
+            rule=decision.rule,
+            taint=list(decision.taint),
+        )
+        if decision.action == "deny":
+            raise ToolError(f"not allowed: {decision.reason}")
+        if decision.action == "allow":
+            return arguments
+        answer = decided or await self._ask(call, arguments, decision)
+        if not answer.approved:
+            why = f": {answer.reason}" if answer.reason else ""
+            raise ToolError(f"the user did not approve this call{why}")
+        if answer.always:
+            from agent_kernel.policy.rules import Rule
+
+            self.policy.add_rule(Rule(tool.name, "allow", source="approval card"))
+        if answer.arguments is not None:
+            return tool.validate(answer.arguments)
+        return arguments
+
+    async def _ask(
+        self, call: ToolCallRequest, arguments: dict[str, Any], decision: Decision
+    ) -> ApprovalDecision:
+        request = ApprovalRequest(
+            tool=call.name,
+            call_id=call.id,
+            arguments=arguments,
+            reason=decision.reason,
+            run_id=self.run_id,
+            taint=decision.taint,
+            timeout=self.policy.approval_timeout,
+        )
+        self._emit(
+            "approval_requested",
+            approval_id=request.id,
+            tool=call.name,
+            call_id=call.id,
+            arguments=arguments,
+            reason=decision.reason,
+            taint=list(decision.taint),
+            timeout=request.timeout,
+        )
+        try:
+            answer = await asyncio.wait_for(self.approver.request(request), request.timeout)
+        except asyncio.TimeoutError:
+            answer = ApprovalDecision(
+                False, "timeout", "timeout", f"no one answered within {request.timeout:.0f} s"
+            )
+        edited = answer.arguments is not None and answer.arguments != arguments
+        self._emit(
+            "approval_decided",
+            approval_id=request.id,
+            tool=call.name,
+            call_id=call.id,
+            approved=answer.approved,
+            by=answer.by,
+            how=answer.how,
+            reason=answer.reason,
+            always=answer.always,
+            edit=edit_diff(arguments, answer.arguments or {}) if edited else "",
+        )
+        return answer
+
+    def taint(self) -> tuple[str, ...]:
+        """What untrusted content the model had in view when it chose the current calls."""
+        return tuple(self._seen.untrusted) if self._seen is not None else ()
 
     def _close_pending(self, pending: list[ToolCallRequest], why: str) -> None:
         """Answer calls that never ran, so the next request is a valid conversation."""
@@ -230,6 +354,28 @@ class AgentLoop:
                 {"role": "tool", "tool_call_id": call.id, "content": f"Error: {why}"}
             )
         pending.clear()
+
+
+def redact_messages(messages: list[Message], secrets: Sequence[str]) -> list[Message]:
+    """Messages with secrets removed from every text they carry."""
+    cleaned = []
+    for message in messages:
+        copy = dict(message)
+        if isinstance(copy.get("content"), str):
+            copy["content"] = redact(copy["content"], secrets)
+        if copy.get("tool_calls"):
+            copy["tool_calls"] = [
+                {
+                    **c,
+                    "function": {
+                        **c["function"],
+                        "arguments": redact(c["function"]["arguments"], secrets),
+                    },
+                }
+                for c in copy["tool_calls"]
+            ]
+        cleaned.append(copy)
+    return cleaned
 
 
 def _uncancel_current_task() -> None:
@@ -254,17 +400,38 @@ def _parse_arguments(call: ToolCallRequest) -> dict[str, Any]:
     return value
 
 
-def _as_result(value: Any) -> ToolResult:
+def _as_result(value: Any, tool: Tool) -> ToolResult:
+    """A tool's return value as a result; plain values are trusted when they are numbers."""
     if isinstance(value, ToolResult):
         return value
     if value is None:
         return ToolResult(content="done")
+    trusted = tool.trusted_output if tool.trusted_output is not None else _is_numeric(value)
     if isinstance(value, str):
-        return ToolResult(content=value)
+        return ToolResult(content=value, trusted=trusted)
     try:
-        return ToolResult(content=json.dumps(value, default=str, ensure_ascii=False))
+        text = json.dumps(value, default=str, ensure_ascii=False)
     except (TypeError, ValueError):
-        return ToolResult(content=repr(value))
+        text = repr(value)
+    return ToolResult(content=text, trusted=trusted)
+
+
+def _is_numeric(value: Any) -> bool:
+    """Numbers, booleans and flat lists or dicts of them carry no instructions."""
+    if isinstance(value, (bool, int, float)) or value is None:
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(isinstance(v, (bool, int, float)) or v is None for v in value)
+    if isinstance(value, dict):
+        return all(
+            isinstance(k, (int, float)) or (isinstance(k, str) and k.isidentifier() and len(k) < 40)
+            for k in value
+        ) and all(isinstance(v, (bool, int, float)) or v is None for v in value.values())
+    return (
+        type(value).__module__ == "numpy"
+        and getattr(value, "dtype", None) is not None
+        and (value.dtype.kind in "biuf")
+    )
 
 
 def _first_line(text: str, limit: int = 100) -> str:

@@ -35,6 +35,8 @@ class ToolContext:
     max_result_chars: int = 8000
     run_id: str = ""
     session_id: str | None = None
+    # What made this run's context untrusted so far (empty when nothing did).
+    taint: tuple[str, ...] = ()
     # The project's memory, None when it is off (no store could be opened).
     memory: ProjectMemory | None = None
     # Free-form per-run state that tools may share (for example proposed cells).
@@ -51,6 +53,9 @@ class ToolResult:
     data: dict[str, Any] = field(default_factory=dict)
     duration_ms: float = 0.0
     truncated: bool = False
+    # False when the content carries text from data (cells, files, output): it is then
+    # wrapped as data for the model and raises effects to "ask" (see policy/).
+    trusted: bool = True
 
 
 class ToolError(Exception):
@@ -67,8 +72,11 @@ class Tool:
         name: str | None = None,
         description: str | None = None,
         effects: Iterable[Effect] = ("execute",),
+        trusted_output: bool | None = None,
     ) -> None:
         self.func = func
+        # None: judged from each result (numbers are trusted, free text is not).
+        self.trusted_output = trusted_output
         self.name = name or func.__name__
         if not TOOL_NAME_PATTERN.match(self.name):
             raise ValueError(
@@ -139,6 +147,7 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     effects: Effect | Iterable[Effect] = ("execute",),
+    trusted_output: bool | None = None,
     register: bool = True,
 ) -> Any:
     """Turn a typed, docstringed function into a tool the agent can call.
@@ -146,11 +155,19 @@ def tool(
     Use bare (`@tool`) or with options (`@tool(effects="read")`). Tools that only read should
     say so with `effects="read"`; undeclared tools are treated as having effects, because
     ambiguous authorization fails closed. Registered tools show up in `%agent tools`.
+    `trusted_output=False` marks what the tool returns as data that may carry instructions
+    (file or web text); by default numbers are trusted and free text is not.
     """
     effect_list = (effects,) if isinstance(effects, str) else tuple(effects)
 
     def wrap(f: Callable[..., Any]) -> Tool:
-        t = Tool(f, name=name, description=description, effects=effect_list)
+        t = Tool(
+            f,
+            name=name,
+            description=description,
+            effects=effect_list,
+            trusted_output=trusted_output,
+        )
         if register:
             from agent_kernel.tools.registry import default_registry
 

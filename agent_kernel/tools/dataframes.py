@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from agent_kernel.tools.base import ToolContext, ToolError, bound_text, tool
+from agent_kernel.tools.base import ToolContext, ToolError, ToolResult, bound_text, tool
 from agent_kernel.tools.tables import format_table, format_value, plural
 from agent_kernel.tools.variables import frame_kind, lookup_variable, type_name
 
@@ -79,7 +79,9 @@ class Profile:
 
 
 @tool(effects="read", register=False)
-def describe_dataframe(name: str, columns: list[str] | None = None, *, ctx: ToolContext) -> str:
+def describe_dataframe(
+    name: str, columns: list[str] | None = None, *, ctx: ToolContext
+) -> ToolResult:
     """Profile a dataframe in the user's session (pandas, polars or pyarrow): exact row count,
     each column's dtype and null count, min/max/mean/std and quartiles for numeric columns,
     distinct count and most common values for text columns, and the first 5 rows.
@@ -99,8 +101,8 @@ def describe_dataframe(name: str, columns: list[str] | None = None, *, ctx: Tool
             f"{name!r} has type {type_name(original)}, not a dataframe; describe_dataframe "
             "reads pandas, polars and pyarrow tables. Use run_python to inspect it"
         )
-    if kind == "polars.LazyFrame":
-        return _describe_lazy(name, original, ctx.max_result_chars)
+    if kind == "polars.LazyFrame":  # a schema only: names and types, no values
+        return ToolResult(_describe_lazy(name, original, ctx.max_result_chars))
     frame, names, rows = _normalise(original, kind)
     selected = _select_columns(names, columns)
     plan = _plan(rows, len(selected))
@@ -109,7 +111,10 @@ def describe_dataframe(name: str, columns: list[str] | None = None, *, ctx: Tool
         warnings.simplefilter("ignore")
         profile = profiler(frame, selected, plan)
     text = _render(f"{name}: {type_name(original)}", plan, names, selected, profile)
-    return bound_text(text, ctx.max_result_chars, "pass columns=[...] to describe fewer")[0]
+    bounded = bound_text(text, ctx.max_result_chars, "pass columns=[...] to describe fewer")[0]
+    # Text cells (top values, sample rows) are data that could carry instructions.
+    shows_text = any(col.kind in ("text", "other") for col in profile.columns)
+    return ToolResult(bounded, summary=bounded.split("\n", 1)[0], trusted=not shows_text)
 
 
 def _normalise(obj: Any, kind: str) -> tuple[Any, list[str], int]:

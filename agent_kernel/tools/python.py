@@ -64,7 +64,7 @@ async def run_python(code: str, ctx: ToolContext) -> ToolResult:
     return _report(captured, value, error, changed, ctx.max_result_chars)
 
 
-@tool(effects=(), register=False)
+@tool(effects=(), trusted_output=True, register=False)
 def propose_cell(code: str, ctx: ToolContext) -> str:
     """Put code into a new cell below the current one for the user to review and run.
 
@@ -176,11 +176,14 @@ def _report(
         parts.append("new or changed variables: " + ", ".join(changed[:30]))
     if not parts:
         parts.append("ran without output")
+    # What the code printed or returned may come from data; names of variables do not.
+    printed = bool(captured.stdout or captured.stderr or value is not None or error is not None)
     return ToolResult(
         content="\n".join(parts),
         ok=error is None,
         summary=summary,
         data={"changed": changed, "outputs": kinds},
+        trusted=not printed,
     )
 
 

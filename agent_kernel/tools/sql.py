@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent_kernel.tools.base import ToolContext, ToolError, bound_text, tool
+from agent_kernel.tools.base import ToolContext, ToolError, ToolResult, bound_text, tool
 from agent_kernel.tools.tables import format_table, plural
 from agent_kernel.tools.variables import frame_kind, type_name, unknown_name_error
 
@@ -21,6 +21,10 @@ _BATCH_ROWS = 65_536
 _IDENTIFIER = re.compile(r"[^\W\d]\w*")
 _EXPLAIN = re.compile(r"^\s*explain\s+(?:analy[sz]e\s+)?(?:\([^)]*\)\s*)?", re.IGNORECASE)
 _MISSING_TABLE = re.compile(r"Table with name (\S+) does not exist")
+_NON_TEXT_TYPE = re.compile(
+    r"^(U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)|FLOAT|DOUBLE|DECIMAL(\(\d+,\s*\d+\))?"
+    r"|BOOLEAN|DATE|TIME.*|TIMESTAMP.*|INTERVAL)(\[\])?$"
+)
 _NAMES_HINT = "call list_variables or describe_dataframe to check table and column names"
 
 
@@ -60,7 +64,7 @@ class QueryResult:
 
 
 @tool(effects="read", register=False)
-def sql(query: str, max_rows: int = DEFAULT_ROWS, *, ctx: ToolContext) -> str:
+def sql(query: str, max_rows: int = DEFAULT_ROWS, *, ctx: ToolContext) -> ToolResult:
     """Run one read-only DuckDB SQL query over the user's dataframes and return the result
     as a table with its total row count and column types.
 
@@ -79,7 +83,10 @@ def sql(query: str, max_rows: int = DEFAULT_ROWS, *, ctx: ToolContext) -> str:
         note = f"[max_rows is between 0 and {MAX_ROWS}; used {min(max(max_rows, 0), MAX_ROWS)}]"
         max_rows = min(max(max_rows, 0), MAX_ROWS)
     result = run_query(query, ctx.user_ns, max_rows)
-    return result.to_text(ctx.max_result_chars, note)
+    text = result.to_text(ctx.max_result_chars, note)
+    # Numbers, dates and booleans carry no instructions; text columns may.
+    trusted = all(_NON_TEXT_TYPE.match(t) for t in result.types)
+    return ToolResult(text, summary=text.split("\n", 1)[0], trusted=trusted)
 
 
 def run_query(

@@ -15,7 +15,7 @@ import types
 from collections.abc import Iterable
 from typing import Any
 
-from agent_kernel.tools.base import ToolContext, ToolError, bound_text, tool
+from agent_kernel.tools.base import ToolContext, ToolError, ToolResult, bound_text, tool
 from agent_kernel.tools.tables import MAX_CELL_CHARS, format_table, format_value, plural
 
 # Names IPython puts in every namespace; `user_ns_hidden` covers them in a real shell, this
@@ -106,7 +106,7 @@ def lookup_variable(name: str, ctx: ToolContext) -> Any:
 
 
 @tool(effects="read", register=False)
-def list_variables(ctx: ToolContext) -> str:
+def list_variables(ctx: ToolContext) -> ToolResult:
     """List the variables in the user's live Python session: name, type, size (rows × columns
     for dataframes, shape for arrays, item count for containers) and the value of scalars and
     short strings. Dataframes come first.
@@ -116,7 +116,7 @@ def list_variables(ctx: ToolContext) -> str:
     """
     variables = user_variables(ctx)
     if not variables:
-        return (
+        return ToolResult(
             "The user's namespace has no variables yet "
             "(modules, functions, classes and IPython internals are not listed)."
         )
@@ -131,7 +131,10 @@ def list_variables(ctx: ToolContext) -> str:
     if table.rows_shown < len(rows):
         rest = plural(len(rows) - table.rows_shown, "more variable")
         text += f"\n[{rest} not shown; ask about one by name]"
-    return bound_text(text, ctx.max_result_chars, "ask about one variable by name")[0]
+    bounded = bound_text(text, ctx.max_result_chars, "ask about one variable by name")[0]
+    # A string's value (shown in quotes) is data; names, types and sizes are not.
+    shows_text = any("'" in value or '"' in value for *_, value in rows)
+    return ToolResult(bounded, summary=title.rstrip(":"), trusted=not shows_text)
 
 
 def _describe(obj: Any) -> tuple[str, str, str]:

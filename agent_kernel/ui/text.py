@@ -145,6 +145,22 @@ class CellRenderer:
         else:
             print(f"  {outcome}", flush=True)
 
+    # -- approvals --------------------------------------------------------------------------
+    def _on_approval_decided(self, data: dict[str, Any]) -> None:
+        # A card or a prompt shows its own outcome; a rule or a timeout decided unseen.
+        if data.get("how") not in ("unattended", "timeout"):
+            return
+        if data.get("approved"):
+            self._line(f"⏵ {data['tool']} ran without a person: {data.get('by')} allowed it.")
+            return
+        allow = (
+            "To allow calls like this in unattended runs: %config Policy.unattended = 'allow', "
+            "or a rule: %agent policy allow " + str(data["tool"])
+            if data.get("how") == "unattended"
+            else "Raise %config Policy.approval_timeout, or answer sooner."
+        )
+        self._line(f"⊘ {data['tool']} was not run: {data.get('reason')}. {allow}")
+
     # -- end of run -------------------------------------------------------------------------
     def _on_run_finished(self, data: dict[str, Any]) -> None:
         # A failed run's message is the error the cell raises; showing it here too would

@@ -1,0 +1,46 @@
+"""`%config Policy.*`: the user's permission settings (an administrator's locked ones are in
+admin.py and win over these)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from traitlets import Enum, Float, List, TraitError, validate
+from traitlets.config import Configurable
+
+from agent_kernel.policy.rules import Rule, RuleError
+
+MODES = ("ask", "auto", "read-only")
+
+
+class Policy(Configurable):
+    """What the agent may do without asking."""
+
+    mode = Enum(
+        MODES,
+        "ask",
+        help="ask: effects (code, writes, network) need approval; auto: effects run unless a "
+        "rule or untrusted content says otherwise; read-only: no effects at all.",
+    ).tag(config=True)
+    rules: List[Any] = List(
+        help="Rules, first match wins: [{'tool': 'run_python', 'action': 'deny', "
+        "'when': {'code': 'os\\\\.system'}, 'reason': '...'}, {'tool': 'sql', 'action': 'allow'}]",
+    ).tag(config=True)
+    unattended = Enum(
+        ("deny", "allow"),
+        "deny",
+        help="What an unattended run (AGENT_KERNEL_UNATTENDED=1: nbclient, papermill, CI) does "
+        "where a person would be asked.",
+    ).tag(config=True)
+    approval_timeout = Float(
+        1800.0, help="Seconds an approval waits for a person before it is denied."
+    ).tag(config=True)
+
+    @validate("rules")
+    def _valid_rules(self, proposal: Any) -> list[Any]:
+        for value in proposal["value"]:
+            try:
+                Rule.parse(value)
+            except RuleError as exc:
+                raise TraitError(str(exc)) from None
+        return list(proposal["value"])
