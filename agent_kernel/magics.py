@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import shlex
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -36,9 +37,17 @@ def _cell_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def split_words(line: str) -> list[str]:
+    """Shell-like words, quotes respected, backslashes kept (regexes, Windows paths)."""
+    lexer = shlex.shlex(line, posix=True)
+    lexer.whitespace_split = True
+    lexer.escape = ""
+    return list(lexer)
+
+
 def parse_cell_line(line: str) -> argparse.Namespace:
     try:
-        words = shlex.split(line)
+        words = split_words(line)
     except ValueError as exc:
         raise UsageError(f"{exc}. Usage: %%agent [--model M] [--max-steps N] [--new]") from None
     return _cell_parser().parse_args(words)
@@ -69,26 +78,16 @@ class AgentMagics(Magics):
     def agent(self, line: str, cell: str | None = None) -> Any:
         """Ask the agent (`%%agent`) or run a subcommand (`%agent help`)."""
         if cell is None:
-            return self._subcommand(line)
+            result = self._subcommand(line)
+            return _drive(result) if inspect.iscoroutine(result) else result
         options = parse_cell_line(line)
-        coroutine = _run(self.kernel_agent, options, cell)
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(coroutine)
-        # A loop already runs in this thread (a kernel where the cell was not transformed):
-        # continue as a task on it; the run's output still goes to this cell.
-        task = asyncio.ensure_future(coroutine)
-        _background_tasks.add(task)
-        task.add_done_callback(_background_tasks.discard)
-        print("(the agent continues in the background; its output appears in this cell)")
-        return None
+        return _drive(_run(self.kernel_agent, options, cell))
 
     def _subcommand(self, line: str) -> Any:
         from agent_kernel.commands import COMMANDS
 
         try:
-            words = shlex.split(line)
+            words = split_words(line)
         except ValueError as exc:
             raise UsageError(f"{exc}. Usage: {LINE_USAGE}") from None
         if not words:
@@ -101,6 +100,22 @@ class AgentMagics(Magics):
 
 
 _background_tasks: set[asyncio.Future[Any]] = set()
+
+
+def _drive(coroutine: Any) -> Any:
+    """Run the agent's coroutine where the cell could not await it: to the end when no loop
+    runs (terminal IPython without autoawait), else as a task on the kernel's loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    # A loop already runs in this thread (a kernel where the cell was not transformed):
+    # continue as a task on it; the run's output still goes to this cell.
+    task = asyncio.ensure_future(coroutine)
+    _background_tasks.add(task)
+    task.add_done_callback(_background_tasks.discard)
+    print("(the agent continues in the background; its output appears in this cell)")
+    return None
 
 
 async def _run(agent: KernelAgent, options: argparse.Namespace, body: str) -> None:
@@ -126,23 +141,45 @@ async def run_agent_cell(line: str, body: str) -> None:
     await _run(magics.kernel_agent, options, body)
 
 
+# Line subcommands that may run the agent, so their cells are awaited like %%agent cells.
+AWAITED_LINES = ("approve",)
+
+
 def transform_agent_cell(lines: list[str]) -> list[str]:
-    """Rewrite a `%%agent` cell into an awaited call, when the shell can await at top level."""
-    if not lines or not lines[0].startswith("%%agent"):
+    """Rewrite a `%%agent` cell (or a lone `%agent approve ID` line) into an awaited call,
+    when the shell can await at top level."""
+    if not lines:
         return lines
-    rest = lines[0][len("%%agent") :]
-    if rest.strip() and not rest[0].isspace():
-        return lines  # another magic whose name starts with "agent"
+    first = lines[0]
+    if first.startswith("%%agent"):
+        rest = first[len("%%agent") :]
+        if rest.strip() and not rest[0].isspace():
+            return lines  # another magic whose name starts with "agent"
+        call = f"run_agent_cell({rest.strip()!r}, {''.join(lines[1:])!r})"
+    elif (
+        first.startswith("%agent ")
+        and first.split()[1:2] != []
+        and first.split()[1] in AWAITED_LINES
+        and not "".join(lines[1:]).strip()
+    ):
+        call = f"run_agent_line({first[len('%agent') :].strip()!r})"
+    else:
+        return lines
     from IPython import get_ipython
 
     shell = get_ipython()
     if shell is None or not shell.autoawait or str(shell.loop_runner) != "asyncio":
         return lines
-    call = (
-        "await __import__('agent_kernel.magics', fromlist=['run_agent_cell'])"
-        f".run_agent_cell({rest.strip()!r}, {''.join(lines[1:])!r})\n"
-    )
-    return [call]
+    return [f"await __import__('agent_kernel.magics', fromlist=['run_agent_cell']).{call}\n"]
+
+
+async def run_agent_line(line: str) -> Any:
+    """What a transformed `%agent approve ID` cell awaits."""
+    from IPython import get_ipython
+
+    magics = get_ipython().magics_manager.registry["AgentMagics"]
+    result = magics._subcommand(line)
+    return await result if inspect.iscoroutine(result) else result
 
 
 def settings_for(shell: Any) -> Any:

@@ -52,19 +52,17 @@ def shell(model_env: ScriptedServer) -> Iterator[InteractiveShell]:
     ip.run_line_magic("load_ext", "agent_kernel")
     magics = ip.magics_manager.registry["AgentMagics"]
     magics._agent = None
-    settings = magics.kernel_agent.settings
-    for name in ("model", "base_url", "temperature"):
-        setattr(settings, name, None)
-    settings.max_steps = 12
-    settings.max_retries = 2
-    settings.request_timeout = 5.0
-    settings.api_key_env = "OPENAI_API_KEY"
     from agent_kernel.magics import configurable_for
     from agent_kernel.policy.settings import Policy
 
-    policy = configurable_for(ip, Policy)
-    for name in ("mode", "rules", "unattended", "approval_timeout"):
-        setattr(policy, name, policy.trait_defaults(name))
+    # Every setting back to its default, whatever an earlier test set (%config or code).
+    settings = magics.kernel_agent.settings
+    for configurable in (settings, configurable_for(ip, Policy)):
+        for name in configurable.trait_names(config=True):
+            setattr(configurable, name, configurable.trait_defaults(name))
+    settings.max_retries = 2
+    settings.request_timeout = 5.0
+    magics._agent = None  # a fresh agent for the test, built from these settings
     yield ip
     magics._agent = None
 

@@ -7,14 +7,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cached_property
 
 from agent_kernel.memory import project_files
+from agent_kernel.memory.approvals import ApprovalLog, RecordedApproval
 from agent_kernel.memory.memories import MemoryBank, Recalled, Scope, search
 from agent_kernel.memory.paths import ProjectPaths, user_store_dir
 from agent_kernel.memory.recording import StoredConversation
-from agent_kernel.memory.sessions import SessionLog, SessionRecord, title_from
+from agent_kernel.memory.sessions import SessionLog, SessionRecord, now, title_from
 from agent_kernel.memory.store import Store
 from agent_kernel.memory.vectors import VectorIndex, shared_index
 from agent_kernel.memory.writer import StepWriter
+from agent_kernel.runtime.approval import ApprovalDecision
 from agent_kernel.runtime.context import Remembered, turn_text
+from agent_kernel.runtime.conversation import close_unanswered_calls
 from agent_kernel.runtime.session import Session
 
 TURNS = "turns"
@@ -31,6 +34,7 @@ class ProjectMemory:
         self.store = Store(paths.database)
         self.sessions = SessionLog(self.store, paths.notebook, user)
         self.writer = StepWriter(self.store, warn=warn)
+        self._warn = warn
 
     # -- sessions ---------------------------------------------------------------------------
     def open_session(self, request: str, *, new: bool = False) -> Session:
@@ -38,14 +42,62 @@ class ProjectMemory:
         record = None if new else self.sessions.current()
         if record is None:
             record = self.sessions.create(self.writer, title_from(request))
-            messages = []
-        else:
-            messages = self.sessions.messages(record.id)
-        return self._session(record, messages)
+            return self._session(record, [])
+        return self._continued(record)
 
     def resume(self, wanted: str) -> Session:
-        record = self.sessions.resume(wanted)
+        return self._continued(self.sessions.resume(wanted))
+
+    def resume_for_approval(self, session_id: str) -> Session:
+        """The session of a recorded approval, exactly as recorded, made current here."""
+        record = self.sessions.resume(session_id)
         return self._session(record, self.sessions.messages(record.id))
+
+    def answer_call(self, approval: RecordedApproval, content: str) -> None:
+        """Record the answer to a call that will not run, so the session stays valid."""
+        seq = len(self.sessions.messages(approval.session_id))
+        message = {"role": "tool", "tool_call_id": approval.call_id, "content": content}
+        self.writer.add(
+            "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                approval.session_id,
+                seq,
+                approval.run_id,
+                "tool",
+                self.writer.as_json(message),
+                now(),
+            ],
+        )
+        self.writer.flush()
+
+    def _continued(self, record: SessionRecord) -> Session:
+        """A recorded session to continue with a new request: a run stopped midway (a killed
+        kernel, an approval that never came) gets its unanswered calls answered, on record."""
+        recorded = self.sessions.messages(record.id)
+        waiting = ApprovalLog(self.store).pending(record.id)
+        for approval in waiting:
+            decision = ApprovalDecision(
+                False, self.user, "restart", "the kernel stopped; a new request came first"
+            )
+            ApprovalLog(self.store).record(approval, decision, self.writer)
+            if self._warn is not None:
+                self._warn(
+                    f"{approval.tool} ({approval.id}) was waiting for approval when the kernel "
+                    "stopped; it was not run. Ask again to run it."
+                )
+        why = (
+            "not run: it was waiting for approval when the kernel stopped"
+            if waiting
+            else "not finished: the kernel stopped while this call ran; check its effects first"
+        )
+        repaired = close_unanswered_calls(recorded, why)
+        session = self._session(record, recorded)
+        if repaired[: len(recorded)] == recorded:  # answers go at the end: keep them on record
+            for message in repaired[len(recorded) :]:
+                session.conversation.append(message)
+        else:
+            session.conversation = StoredConversation(record.id, repaired, self.writer)
+        return session
 
     def _session(self, record: SessionRecord, messages: list[dict]) -> Session:
         conversation = StoredConversation(record.id, messages, self.writer)
@@ -105,19 +157,24 @@ class ProjectMemory:
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent-kernel-index")
 
     def index_turn_later(
-        self, session: Session, run_id: str, request: str, answer: str
+        self, session: Session, run_id: str, request: str, answer: str, *, trusted: bool = True
     ) -> Future[None]:
         """Index a finished turn on a worker thread, so the cell ends when its answer is shown
         (the first indexing loads the embedding model)."""
-        return self._background.submit(self.index_turn, session, run_id, request, answer)
+        return self._background.submit(
+            self.index_turn, session, run_id, request, answer, trusted=trusted
+        )
 
-    def index_turn(self, session: Session, run_id: str, request: str, answer: str) -> None:
-        """Keep a finished turn findable after it leaves the recent window."""
+    def index_turn(
+        self, session: Session, run_id: str, request: str, answer: str, *, trusted: bool = True
+    ) -> None:
+        """Keep a finished turn findable after it leaves the recent window. An answer written
+        with untrusted content in view may repeat it, so such a turn is recalled as data."""
         meta: dict[str, str | int | float | bool] = {
             "kind": "turn",
             "source": f"session {session.title or session.id}",
             "session_id": session.id,
-            "trust": "trusted",
+            "trust": "trusted" if trusted else "untrusted",
         }
         self.index.upsert(TURNS, [run_id], [turn_text(request, answer)], [meta])
 

@@ -10,12 +10,23 @@ from __future__ import annotations
 import datetime as dt
 
 from agent_kernel.events import Event
+from agent_kernel.memory.audit import EventRow
 from agent_kernel.memory.sessions import now
 from agent_kernel.memory.writer import StepWriter
 from agent_kernel.runtime.conversation import Message
 
 # Events that end a step: what was queued until then is committed at once.
-STEP_ENDS = frozenset({"run_started", "model_finished", "tool_finished", "run_finished"})
+# An approval request is committed before the run waits, so it outlives the kernel.
+STEP_ENDS = frozenset(
+    {
+        "run_started",
+        "model_finished",
+        "approval_requested",
+        "approval_decided",
+        "tool_finished",
+        "run_finished",
+    }
+)
 # Streamed text is not a step; the reply's whole text is recorded with model_finished.
 NOT_RECORDED = frozenset({"text_delta"})
 
@@ -65,17 +76,15 @@ class EventRecorder:
     def __call__(self, event: Event) -> None:
         if event.kind in NOT_RECORDED:
             return
-        self.writer.add(
-            "INSERT INTO events (session_id, run_id, step, kind, data, time) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [
+        self.writer.add_event(
+            EventRow(
                 self.session_id,
                 event.run_id,
                 event.step,
                 event.kind,
                 self.writer.as_json(event.data),
                 dt.datetime.fromtimestamp(event.time, dt.timezone.utc),
-            ],
+            )
         )
         if event.kind == "run_finished":
             self.writer.add(

@@ -9,9 +9,10 @@ from typing import Any
 
 from agent_kernel.errors import AgentError
 from agent_kernel.events import new_id
+from agent_kernel.memory import queries
 from agent_kernel.memory.store import Store
 from agent_kernel.memory.writer import StepWriter
-from agent_kernel.runtime.conversation import Message, close_unanswered_calls
+from agent_kernel.runtime.conversation import Message
 
 TITLE_CHARS = 60
 
@@ -50,11 +51,7 @@ class SessionLog:
 
     def current(self) -> SessionRecord | None:
         """The session this notebook continues (what it last used, even before a restart)."""
-        rows = self.store.query(
-            "SELECT s.id, s.notebook, s.title FROM notebook_sessions p "
-            "JOIN sessions s ON s.id = p.session_id WHERE p.notebook = ?",
-            [self.notebook],
-        )
+        rows = self.store.query(queries.CURRENT_SESSION, [self.notebook])
         return SessionRecord(*rows[0]) if rows else None
 
     def create(self, writer: StepWriter, title: str) -> SessionRecord:
@@ -90,22 +87,15 @@ class SessionLog:
         return SessionRecord(*rows[0])
 
     def messages(self, session_id: str) -> list[Message]:
+        """The session's messages as recorded, in order (see close_unanswered_calls)."""
         rows = self.store.query(
             "SELECT message FROM messages WHERE session_id = ? ORDER BY seq", [session_id]
         )
-        return close_unanswered_calls(
-            [json.loads(r[0]) for r in rows],
-            "not finished: the kernel stopped while this call ran; check its effects first",
-        )
+        return [json.loads(r[0]) for r in rows]
 
     def table(self) -> Any:
         """Every session of the project, most recent first, as a DataFrame."""
-        return self.store.query_df(
-            "SELECT s.id, s.title, s.notebook, count(r.id) AS turns, "
-            "s.last_active AS last_active, s.user_name AS user "
-            "FROM sessions s LEFT JOIN runs r ON r.session_id = s.id "
-            "GROUP BY ALL ORDER BY s.last_active DESC"
-        )
+        return self.store.query_df(queries.SESSIONS_TABLE)
 
     def _pointer(self, session_id: str, stamp: dt.datetime) -> tuple[str, list[Any]]:
         return (

@@ -13,7 +13,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,7 +23,9 @@ from agent_kernel.errors import AgentError
 LOCK_WAIT_SECONDS = 30.0
 _LOCK_MESSAGE = re.compile(r"lock", re.IGNORECASE)
 _MIGRATION_NAME = re.compile(r"^(\d{3})_(\w+)\.sql$")
-Statement = tuple[str, Sequence[Any]]
+# A statement with its parameters, or a function run on the connection inside the transaction
+# (for writes that must read first, such as extending the audit chain).
+Statement = tuple[str, Sequence[Any]] | Callable[[Any], None]
 
 
 class StoreBusyError(AgentError):
@@ -82,8 +84,11 @@ class Store:
         with self.connect() as con:
             con.execute("BEGIN TRANSACTION")
             try:
-                for sql, params in statements:
-                    con.execute(sql, params)
+                for statement in statements:
+                    if callable(statement):
+                        statement(con)
+                    else:
+                        con.execute(*statement)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")

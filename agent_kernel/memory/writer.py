@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from agent_kernel.memory.audit import EventRow, insert_chained
 from agent_kernel.memory.store import Statement, Store, StoreBusyError
 from agent_kernel.redact import redact, secret_env_values
 
@@ -37,6 +38,14 @@ class StepWriter:
     def add(self, sql: str, params: Sequence[Any]) -> None:
         self.pending.append((sql, params))
 
+    def add_event(self, row: EventRow) -> None:
+        """An event, chained to the audit log's head when its step is committed."""
+        last = self.pending[-1] if self.pending else None
+        if isinstance(last, _ChainedEvents):
+            last.rows.append(row)
+        else:
+            self.pending.append(_ChainedEvents([row]))
+
     def flush(self) -> bool:
         """Commit what is queued; on a long lock keep it for the next flush and say so once."""
         if not self.pending:
@@ -53,3 +62,13 @@ class StepWriter:
         self.flushes += 1
         self._warned = False
         return True
+
+
+class _ChainedEvents:
+    """A step's events, inserted after the chain head read inside the same transaction."""
+
+    def __init__(self, rows: list[EventRow]) -> None:
+        self.rows = rows
+
+    def __call__(self, con: Any) -> None:
+        insert_chained(con, self.rows)

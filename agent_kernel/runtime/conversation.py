@@ -6,7 +6,10 @@ in-memory one without the loop noticing.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from agent_kernel.models.base import ToolCallRequest
 
 Message = dict[str, Any]
 
@@ -71,3 +74,22 @@ def close_unanswered_calls(messages: list[Message], why: str) -> list[Message]:
         waiting.extend(call.get("id", "") for call in message.get("tool_calls") or [])
     answer_waiting()
     return repaired
+
+
+def unanswered_calls(messages: list[Message]) -> list[ToolCallRequest]:
+    """The calls of the last assistant message that have no tool answer yet, in order."""
+    from agent_kernel.models.base import ToolCallRequest
+
+    answered: set[str] = set()
+    for message in reversed(messages):
+        if message.get("role") == "tool":
+            answered.add(str(message.get("tool_call_id")))
+        elif message.get("role") == "assistant":
+            return [
+                ToolCallRequest(c["id"], c["function"]["name"], c["function"]["arguments"])
+                for c in message.get("tool_calls") or []
+                if c["id"] not in answered
+            ]
+        else:
+            return []
+    return []

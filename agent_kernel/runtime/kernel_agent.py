@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from agent_kernel.config import Agent, resolve_endpoint
 from agent_kernel.errors import AgentError
 from agent_kernel.events import Event, EventBus, Observer, new_id
+from agent_kernel.memory.approvals import ApprovalLog, RecordedApproval
+from agent_kernel.memory.paths import user_name
 from agent_kernel.models.base import ChatModel
 from agent_kernel.policy.admin import load_admin_policy
 from agent_kernel.policy.decide import DecisionPoint
 from agent_kernel.policy.settings import Policy
 from agent_kernel.redact import secret_env_values
-from agent_kernel.runtime.approval import Approver, PendingApprovals
+from agent_kernel.runtime.approval import ApprovalDecision, Approver, PendingApprovals
 from agent_kernel.runtime.context import BuiltContext, ContextBuilder, TokenCounter
 from agent_kernel.runtime.interrupts import cancel_on_interrupt
 from agent_kernel.runtime.loop import AgentLoop, RunResult
@@ -141,6 +143,32 @@ class KernelAgent:
             self.new_session()
         chat_model = self.model_factory(self.settings, model)
         session = self._session_for(request)
+        result = await self._execute(session, chat_model, max_steps, lambda loop: loop.run(request))
+        self._index_turn(session, result.run_id, request, result)
+        return result
+
+    async def resume_approved(self, approval: RecordedApproval) -> RunResult:
+        """Carry on a run that was waiting for `approval` when its kernel stopped."""
+        from agent_kernel.runtime.conversation import unanswered_calls
+
+        memory = self.require_memory()
+        session = memory.resume_for_approval(approval.session_id)
+        self.session, self._start_new = session, False
+        calls = unanswered_calls(session.conversation.messages())
+        decision = ApprovalDecision(True, user_name(), "magic")
+        chat_model = self.model_factory(self.settings, None)
+        return await self._execute(
+            session, chat_model, None, lambda loop: loop.resume(calls, {approval.call_id: decision})
+        )
+
+    async def _execute(
+        self,
+        session: Session,
+        chat_model: ChatModel,
+        max_steps: int | None,
+        start: Callable[[AgentLoop], Awaitable[RunResult]],
+    ) -> RunResult:
+        """Run a loop over `session` with this kernel's observers, policy and approver."""
         run_id = new_id("run_")
         events: list[Event] = []
         secrets = secret_env_values(self.settings.api_key_env)
@@ -172,15 +200,55 @@ class KernelAgent:
         )
         try:
             with cancel_on_interrupt():
-                result = await loop.run(request)
+                result = await start(loop)
         finally:
             await chat_model.aclose()
             session.runs += 1
             self.last_events = events
             self.last_context = builder.last
         self.last_result = result
-        self._index_turn(session, run_id, request, result)
         return result
+
+    # -- approvals answered outside a card --------------------------------------------------
+    def answer_live(self, approval_id: str, decision: ApprovalDecision) -> bool:
+        """Answer an approval a run in this kernel is waiting on."""
+        return self.approvals.answer(approval_id, decision)
+
+    def recorded_approval(self, approval_id: str) -> RecordedApproval:
+        """A pending approval from the store, checked: still current and still allowed."""
+        memory = self.require_memory()
+        log = ApprovalLog(memory.store)
+        approval = log.find(approval_id)
+        if approval is None:
+            raise AgentError(
+                f"no pending approval {approval_id!r} (answered already, or unknown); "
+                "%agent approvals lists them"
+            )
+        refusal = ""
+        if approval.expired():
+            refusal = f"expired: it waited longer than {approval.timeout:.0f} s"
+        else:
+            tool = self.tools.get(approval.tool)
+            verdict = self.policy.decide(tool, approval.arguments, approval.taint) if tool else None
+            if verdict is None or verdict.action == "deny":
+                why = verdict.reason if verdict else f"there is no tool {approval.tool} now"
+                refusal = f"the policy no longer allows it: {why}"
+        if refusal:
+            decision = ApprovalDecision(False, user_name(), "restart", refusal)
+            log.record(approval, decision, memory.writer)
+            memory.answer_call(approval, f"Error: not run: {refusal}")
+            raise AgentError(f"{approval_id} ({approval.tool}) was not run: {refusal}")
+        return approval
+
+    def deny_recorded(self, approval_id: str, reason: str) -> RecordedApproval:
+        memory = self.require_memory()
+        approval = ApprovalLog(memory.store).find(approval_id)
+        if approval is None:
+            raise AgentError(f"no pending approval {approval_id!r}; %agent approvals lists them")
+        decision = ApprovalDecision(False, user_name(), "magic", reason)
+        ApprovalLog(memory.store).record(approval, decision, memory.writer)
+        memory.answer_call(approval, f"Error: the user did not approve this call: {reason}")
+        return approval
 
     def approver(self) -> Approver:
         """Who answers approvals: the unattended rule, a card in the cell, or a prompt."""
@@ -212,7 +280,10 @@ class KernelAgent:
         if self._indexing is not None and self._indexing.done() and self._indexing.exception():
             # Said here, in the next cell: a worker thread's output would land in a wrong cell.
             note(f"an earlier turn could not be indexed for recall: {self._indexing.exception()}")
-        self._indexing = memory.index_turn_later(session, run_id, request, result.answer)
+        seen = self.last_context.untrusted if self.last_context is not None else []
+        self._indexing = memory.index_turn_later(
+            session, run_id, request, result.answer, trusted=not seen
+        )
 
     def _record_into(self, bus: EventBus, session: Session, run_id: str) -> None:
         """Stored sessions record every step of the run (an observer, like the renderer)."""

@@ -7,6 +7,7 @@ from agent_kernel.tools.base import Tool
 
 def builtin_tools() -> list[Tool]:
     from agent_kernel.tools.dataframes import describe_dataframe
+    from agent_kernel.tools.files import read_file, write_file
     from agent_kernel.tools.memory import forget, recall, remember, search_project
     from agent_kernel.tools.python import propose_cell, run_python
     from agent_kernel.tools.sql import sql
@@ -18,6 +19,8 @@ def builtin_tools() -> list[Tool]:
         sql,
         run_python,
         propose_cell,
+        read_file,
+        write_file,
         recall,
         remember,
         forget,
