@@ -44,3 +44,13 @@ def unload_ipython_extension(ipython: Any) -> None:
 
     if transform_agent_cell in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.remove(transform_agent_cell)
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    # The JupyterLab extension, built into the package (labextension/ in the repository).
+    return [{"src": "labextension", "dest": "agent-kernel"}]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    # The endpoints the JupyterLab side panel reads the project store through.
+    return [{"module": "agent_kernel.server"}]

@@ -10,6 +10,6 @@ From a shell: `python -m agent_kernel.testing --script script.json --port 8765`.
 """
 
 from agent_kernel.testing.script import RecordedRequest, Reply, ToolCall
-from agent_kernel.testing.server import ScriptedServer
+from agent_kernel.testing.server import ScriptedServer, SentText
 
-__all__ = ["RecordedRequest", "Reply", "ScriptedServer", "ToolCall"]
+__all__ = ["RecordedRequest", "Reply", "ScriptedServer", "SentText", "ToolCall"]

@@ -37,8 +37,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--script", required=True, help="JSON file: a list of replies")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument(
+        "--chunk-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long between two streamed chunks, like a model producing tokens",
+    )
+    parser.add_argument(
+        "--text-log",
+        metavar="FILE",
+        help="append each streamed piece of text with its send time (time.time()) as JSON lines",
+    )
     args = parser.parse_args(argv)
-    server = ScriptedServer(load_script(args.script), host=args.host, port=args.port)
+    server = ScriptedServer(
+        load_script(args.script),
+        host=args.host,
+        port=args.port,
+        chunk_delay=args.chunk_delay,
+        text_log=args.text_log,
+    )
     with server:
         print(f"Scripted server at {server.base_url} ({server.remaining} replies); Ctrl+C stops.")
         print(f"  export OPENAI_BASE_URL={server.base_url}", flush=True)

@@ -16,7 +16,9 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from agent_kernel.testing.script import RecordedRequest, Reply, ScriptItem
@@ -25,12 +27,27 @@ from agent_kernel.testing.wire import completion, error_body, sse_event, stream_
 DEFAULT_MODELS = ("scripted-model",)
 
 
+@dataclass(frozen=True)
+class SentText:
+    """A piece of streamed assistant text and when it left the server (`time.time()`), so a
+    test can measure how long the piece takes to reach whoever shows it."""
+
+    time: float
+    request: int  # 1 for the server's first chat request
+    text: str
+
+
 class ScriptedServer:
     """An OpenAI-compatible Chat Completions server that answers from a script.
 
     Use as a context manager; point a client at `base_url`. `requests` holds every chat
     request in order (`requests[1].body["messages"][-1]` is what the model was sent last on
     the second call). `models` is what `GET /v1/models` lists.
+
+    `chunk_delay` spaces the streamed chunks of every reply (seconds between two chunks), as
+    a model that produces tokens at a finite rate does. Every piece of streamed text is kept
+    in `sent_text` with the time it was sent, and appended as a JSON line to `text_log` when
+    one is given (for a test in another process, such as a browser test).
     """
 
     def __init__(
@@ -40,9 +57,14 @@ class ScriptedServer:
         host: str = "127.0.0.1",
         port: int = 0,
         models: Iterable[str] = DEFAULT_MODELS,
+        chunk_delay: float = 0.0,
+        text_log: str | Path | None = None,
     ) -> None:
         self.models = list(models)
+        self.chunk_delay = chunk_delay
+        self.text_log = Path(text_log) if text_log is not None else None
         self.requests: list[RecordedRequest] = []
+        self.sent_text: list[SentText] = []
         self.server_seconds = 0.0  # time spent inside chat handlers, for benchmarks
         self._script: deque[ScriptItem] = deque(script)
         self._lock = threading.Lock()
@@ -99,20 +121,34 @@ class ScriptedServer:
         with self._lock:
             return len(self._script)
 
-    def _next_reply(self, request: RecordedRequest) -> Reply:
+    def _next(self, request: RecordedRequest) -> tuple[int, Reply]:
+        """The request's number (1 for the first) and the reply the script has for it."""
         with self._lock:
             self.requests.append(request)
             number = len(self.requests)
             item = self._script.popleft() if self._script else None
         if item is None:
-            return Reply.error(
+            return number, Reply.error(
                 400, f"scripted server: no reply left for request #{number}; add more replies"
             )
-        return item if isinstance(item, Reply) else item(request)
+        return number, item if isinstance(item, Reply) else item(request)
 
     def _wait(self, seconds: float) -> bool:
         """Sleep up to `seconds`; False if the server is stopping."""
         return not self._stopping.wait(seconds)
+
+    def _sent(self, request: int, chunk: dict[str, Any]) -> None:
+        """Note when a chunk that carries assistant text went out."""
+        choices = chunk.get("choices") or [{}]
+        text = (choices[0].get("delta") or {}).get("content")
+        if not text:
+            return
+        record = SentText(time.time(), request, text)
+        with self._lock:
+            self.sent_text.append(record)
+            if self.text_log is not None:
+                with self.text_log.open("a", encoding="utf-8") as log:
+                    log.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -125,6 +161,7 @@ class _HTTPServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive and chunked streaming, as real servers do
     server: _HTTPServer
+    request_number = 0
 
     def setup(self) -> None:
         super().setup()
@@ -162,7 +199,8 @@ class _Handler(BaseHTTPRequestHandler):
             "POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body
         )
         try:
-            self._answer(scripted._next_reply(request), body)
+            self.request_number, reply = scripted._next(request)
+            self._answer(reply, body)
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             self.close_connection = True  # the client gave up (a timeout): nothing to do
         finally:
@@ -191,10 +229,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        scripted = self.server.scripted
         for sent, chunk in enumerate(stream_chunks(reply, model, completion_id, include_usage)):
             if reply.cut_after is not None and sent >= reply.cut_after:
                 self._drop_connection()
                 return
+            if sent and scripted.chunk_delay and not scripted._wait(scripted.chunk_delay):
+                self._drop_connection()
+                return
+            # Noted just before the write: a thread switch after it could let the client show
+            # the text before the server got to note it.
+            scripted._sent(self.request_number, chunk)
             self._write_chunk(sse_event(chunk))
         self._write_chunk(sse_event("[DONE]"))
         self.wfile.write(b"0\r\n\r\n")
