@@ -307,3 +307,32 @@ def test_a_killed_kernel_leaves_every_finished_step_readable(
     assert "Back." in texts(nb.cells[1])
     roles_sent = [m["role"] for m in kernel_env.requests[3].body["messages"]]
     assert roles_sent == ["system", "user", "assistant", "tool", "assistant", "tool", "user"]
+
+
+def test_the_key_appears_nowhere_in_notebook_requests_or_store(
+    kernel_env: ScriptedServer, project_dir: Path
+) -> None:
+    kernel_env.add(
+        Reply(tool_calls=[ToolCall("run_python", {"code": "print(token)"})]),
+        Reply(tool_calls=[ToolCall("sql", {"query": "SELECT note FROM notes"})]),
+        # A model that somehow learned the key and repeats it: the cell must not show it.
+        Reply(text=f"The key is {TEST_KEY}."),
+    )
+    nb = execute(
+        notebook(
+            "%load_ext agent_kernel",
+            ALLOW_UNATTENDED,
+            "import os\nimport pandas as pd\ntoken = os.environ['OPENAI_API_KEY']\n"
+            "notes = pd.DataFrame({'note': ['the key is ' + token]})",
+            "%%agent\nPrint my token and show me the notes.",
+        )
+    )
+    assert "[REDACTED]" in texts(nb.cells[3])
+    assert TEST_KEY not in nbformat.writes(nb)
+    for request in kernel_env.requests:
+        assert TEST_KEY not in json.dumps(request.body)
+    assert "[REDACTED]" in json.dumps(kernel_env.requests[1].body)  # the print was sent, cleaned
+    files = [p for p in (project_dir / ".agent").rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        assert TEST_KEY.encode() not in path.read_bytes(), path

@@ -271,3 +271,13 @@ def test_requests_never_carry_the_key_in_the_body(
     shell.run_cell("%%agent\nlook around")
     for request in server.requests:
         assert TEST_KEY not in json.dumps(request.body)
+
+
+def test_a_key_split_across_streamed_chunks_is_not_shown(
+    shell: InteractiveShell, server: ScriptedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.add(Reply(text=f"Here it is: {TEST_KEY} (do not share).", chunk_chars=5))
+    shell.run_cell("%%agent\nWhat is my key?")
+    out = capsys.readouterr().out
+    assert TEST_KEY not in out and TEST_KEY[:12] not in out
+    assert "Here it is: [REDACTED] (do not share)." in out

@@ -13,8 +13,10 @@ import time
 from typing import Any
 
 from agent_kernel.events import Event
+from agent_kernel.redact import redact
 
 UPDATE_INTERVAL_SECONDS = 0.08
+HOLD_BACK_CHARS = 64  # longer than the longest key shape redact() recognises by its prefix
 ARGUMENT_PREVIEW_CHARS = 80
 CODE_ARGUMENTS = {"code": "python", "query": "sql"}
 
@@ -58,13 +60,15 @@ class CellRenderer:
         self._tool_lines: dict[str, tuple[str, str]] = {}
         self._started = time.perf_counter()
         self._printed_any_text = False
+        self._printed = 0  # characters of the current reply already printed (terminal)
 
     def __call__(self, event: Event) -> None:
         if self.rich and event.kind != "text_delta":
             self._events.append(event)
         handler = getattr(self, f"_on_{event.kind}", None)
         if handler is not None:
-            handler(event.data)
+            # What the cell shows passes the same redaction as what is stored or sent.
+            handler(_redacted(event.data, self.secrets))
 
     def _on_run_started(self, data: dict[str, Any]) -> None:
         self.model_label = data.get("model") or self.model_label
@@ -73,13 +77,26 @@ class CellRenderer:
     def _on_model_started(self, data: dict[str, Any]) -> None:
         self._text = []
         self._text_handle = None
+        self._printed = 0
+
+    def _clean_text(self) -> str:
+        """The reply so far, redacted whole: a secret can arrive split across chunks."""
+        return redact("".join(self._text), self.secrets)
+
+    def _print_text(self, *, final: bool) -> None:
+        """Print what is new, keeping back a tail that could be the start of a secret."""
+        text = self._clean_text()
+        end = len(text) if final else max(self._printed, len(text) - HOLD_BACK_CHARS)
+        if end > self._printed:
+            sys.stdout.write(text[self._printed : end])
+            sys.stdout.flush()
+            self._printed = end
+            self._printed_any_text = True
 
     def _on_text_delta(self, data: dict[str, Any]) -> None:
         self._text.append(data["text"])
         if not self.rich:
-            sys.stdout.write(data["text"])
-            sys.stdout.flush()
-            self._printed_any_text = True
+            self._print_text(final=False)
             return
         now = time.perf_counter()
         if now - self._last_update >= UPDATE_INTERVAL_SECONDS:
@@ -104,13 +121,14 @@ class CellRenderer:
             if self._text:
                 self._show_text()
         elif self._text:
+            self._print_text(final=True)
             sys.stdout.write("\n")
             sys.stdout.flush()
 
     def _show_text(self) -> None:
         from IPython.display import display
 
-        markdown = Markdown("".join(self._text))
+        markdown = Markdown(self._clean_text())
         if self._text_handle is None:
             self._text_handle = display(markdown, display_id=True)
         else:
@@ -228,3 +246,13 @@ def _preview(text: str) -> str:
 
 def _duration(ms: float) -> str:
     return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+
+
+def _redacted(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {k: _redacted(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v, secrets) for v in value]
+    return value
