@@ -147,7 +147,8 @@ def test_a_click_on_approve_resumes_the_awaiting_cell(
     cell = kernel.start("%%agent\nCompute it.")
     shown = "\n".join(kernel.outputs_until_idle(cell, act=once(lambda: kernel.click("Approve"))))
     assert "needs your approval" in shown  # the card was in this cell
-    assert "✓ ran; changed approved_value" in shown and "It printed 42." in shown
+    assert "✓ run_python · ran; changed approved_value" in shown and "It printed 42." in shown
+    assert "✓ run_python · approved by" in shown
     assert kernel.run("assert approved_value == 42")["status"] == "ok"
     (decided,) = store(project_dir).query(
         "SELECT data ->> 'approved', data ->> 'how', data ->> 'by' FROM events "
@@ -229,7 +230,7 @@ def test_a_wait_with_no_answer_times_out_into_a_recorded_denial(
     started = time.monotonic()
     shown = "\n".join(kernel.outputs_until_idle(kernel.start("%%agent\nCompute it.")))
     assert time.monotonic() - started < 20
-    assert "run_python was not run: no one answered within 2 s" in shown
+    assert "run_python · denied by timeout: no one answered within 2 s" in shown
     assert "Raise %config Policy.approval_timeout" in shown
     (how,) = store(project_dir).query(
         "SELECT data ->> 'how' FROM events WHERE kind = 'approval_decided'"

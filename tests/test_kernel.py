@@ -88,12 +88,12 @@ def test_notebook_question_is_answered_with_real_tools(kernel_env: ScriptedServe
         )
     )
     answer = texts(nb.cells[3])
-    assert "→ **list_variables**()" in answer
-    assert '→ **describe_dataframe**(name="sales")' in answer
-    assert "→ **sql**(query=…)" in answer and QUERY in answer
-    live_lines = [line for line in answer.splitlines() if line.startswith("→")]
-    assert len(live_lines) == 3 and all("✓" in line for line in live_lines)
-    # The saved cell carries the whole run as a trace document, for a notebook without kernel.
+    assert "**West** had the highest March revenue." in answer and QUERY in answer
+    # The live widget was replaced in place by the trace document: the saved cell holds a
+    # trace that renders without a kernel, and no widget view that would not.
+    kinds = [mime for o in nb.cells[3].outputs for mime in o.get("data", {})]
+    assert "application/vnd.jupyter.widget-view+json" not in kinds
+    assert " 2. ✓ list_variables · 1 variable (1 dataframe listed first)" in answer
     (trace,) = [o.data[TRACE_MIME] for o in nb.cells[3].outputs if TRACE_MIME in o.get("data", {})]
     assert [(s["kind"], s["name"], s["status"]) for s in trace["steps"]] == [
         ("model", "scripted-model", "done"),

@@ -189,7 +189,9 @@ def test_unattended_runs_decide_by_rule_and_say_how_to_allow(
     )
     shell.run_cell("%%agent\nRun it.")
     out = capsys.readouterr().out
-    assert "⊘ run_python was not run: unattended run: Policy.unattended = 'deny'" in out
+    assert (
+        "⊘ run_python: denied by unattended rule: unattended run: Policy.unattended = 'deny'" in out
+    )
     assert "%config Policy.unattended = 'allow'" in out
     assert "unattended_ran" not in shell.user_ns
     told = server.requests[1].body["messages"][-1]["content"]

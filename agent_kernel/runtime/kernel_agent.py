@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
@@ -172,10 +173,7 @@ class KernelAgent:
         run_id = new_id("run_")
         events: list[Event] = []
         secrets = secret_env_values(self.settings.api_key_env)
-        renderer = CellRenderer(
-            rich=is_notebook(self.shell), prices=dict(self.settings.prices), secrets=secrets
-        )
-        bus = EventBus([renderer, events.append, *self.observers])
+        bus = EventBus([self._renderer(chat_model, secrets), events.append, *self.observers])
         self._record_into(bus, session, run_id)
         context = ToolContext(
             user_ns=self.user_ns,
@@ -249,6 +247,26 @@ class KernelAgent:
         ApprovalLog(memory.store).record(approval, decision, memory.writer)
         memory.answer_call(approval, f"Error: the user did not approve this call: {reason}")
         return approval
+
+    def _renderer(self, chat_model: ChatModel, secrets: list[str]) -> Observer:
+        """A live trace widget in a notebook; plain text in a terminal."""
+        prices = dict(self.settings.prices)
+        if not is_notebook(self.shell):
+            return CellRenderer(rich=False, prices=prices, secrets=secrets)
+        from agent_kernel.ui.trace import TraceWidget
+
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+
+        def stop() -> None:  # the Stop button: the same clean end as an interrupt
+            if task is not None:
+                loop.call_soon_threadsafe(task.cancel)
+
+        widget = TraceWidget(
+            prices=prices, secrets=secrets, on_stop=stop, demo=chat_model.name == "demo"
+        )
+        widget.show()
+        return widget
 
     def approver(self) -> Approver:
         """Who answers approvals: the unattended rule, a card in the cell, or a prompt."""

@@ -53,9 +53,7 @@ class UnattendedApprover:
 
     async def request(self, request: ApprovalRequest) -> ApprovalDecision:
         allowed = self.policy.unattended == "allow"
-        why = f"unattended run: Policy.unattended = {self.policy.unattended!r}" + (
-            "" if allowed else "; to allow, run it with a person present"
-        )
+        why = f"unattended run: Policy.unattended = {self.policy.unattended!r}"
         return ApprovalDecision(allowed, "unattended rule", "unattended", "" if allowed else why)
 
 

@@ -168,16 +168,10 @@ class CellRenderer:
         # A card or a prompt shows its own outcome; a rule or a timeout decided unseen.
         if data.get("how") not in ("unattended", "timeout"):
             return
-        if data.get("approved"):
-            self._line(f"⏵ {data['tool']} ran without a person: {data.get('by')} allowed it.")
-            return
-        allow = (
-            "To allow calls like this in unattended runs: %config Policy.unattended = 'allow', "
-            "or a rule: %agent policy allow " + str(data["tool"])
-            if data.get("how") == "unattended"
-            else "Raise %config Policy.approval_timeout, or answer sooner."
-        )
-        self._line(f"⊘ {data['tool']} was not run: {data.get('reason')}. {allow}")
+        from agent_kernel.ui.trace_document import approval_summary
+
+        mark = "⏵" if data.get("approved") else "⊘"
+        self._line(f"{mark} {data['tool']}: {approval_summary(data)}.")
 
     # -- end of run -------------------------------------------------------------------------
     def _on_run_finished(self, data: dict[str, Any]) -> None:

@@ -60,6 +60,7 @@ class _Builder:
         }
         self.open_model: dict[str, Any] | None = None
         self.tools: dict[str, dict[str, Any]] = {}
+        self.approvals: dict[str, dict[str, Any]] = {}
         self.started_at = 0.0
 
     def add(self, event: Event) -> None:
@@ -120,6 +121,23 @@ class _Builder:
             step = self._tool_step(data)
             step.update(status="denied", summary=f"denied: {data.get('reason', '')}")
 
+    def _on_approval_requested(self, event: Event, data: dict[str, Any]) -> None:
+        step = self._step("approval", data.get("tool", "?"))
+        step.update(approval_id=data.get("approval_id"), started=event.time)
+        step["summary"] = f"waiting for approval: {data.get('reason', '')}"
+        self.approvals[data.get("approval_id", "")] = step
+
+    def _on_approval_decided(self, event: Event, data: dict[str, Any]) -> None:
+        step = self.approvals.get(data.get("approval_id", "")) or self._step(
+            "approval", data.get("tool", "?")
+        )
+        started = step.pop("started", event.time)
+        step["duration_ms"] = round((event.time - started) * 1000, 1)
+        step["status"] = "done" if data.get("approved") else "denied"
+        step["summary"] = approval_summary(data)
+        if data.get("edit"):
+            step["text"] = _bounded(data["edit"])
+
     def _on_tool_started(self, event: Event, data: dict[str, Any]) -> None:
         step = self._tool_step(data)
         step["started"] = event.time
@@ -170,6 +188,25 @@ class _Builder:
     def document(self, demo: bool) -> dict[str, Any]:
         self.doc["demo"] = demo
         return self.doc
+
+
+def approval_summary(data: dict[str, Any]) -> str:
+    """Who decided and how; for a rule or a timeout, also how to allow it next time."""
+    by = data.get("by") or "someone"
+    if data.get("approved"):
+        edited = " (edited)" if data.get("edit") else ""
+        always = "; always allowed in this session" if data.get("always") else ""
+        return f"approved by {by}{edited}{always}"
+    text = f"denied by {by}: {data.get('reason') or 'no reason given'}"
+    if data.get("how") == "unattended":
+        tool = data.get("tool", "TOOL")
+        text += (
+            ". To allow it in unattended runs: %config Policy.unattended = 'allow', "
+            f"or a rule: %agent policy allow {tool}"
+        )
+    elif data.get("how") == "timeout":
+        text += ". Raise %config Policy.approval_timeout, or answer sooner"
+    return text
 
 
 def _calls_summary(calls: list[dict[str, Any]]) -> str:
