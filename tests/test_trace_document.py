@@ -158,3 +158,33 @@ def test_a_fifty_step_run_stays_under_200_kb_in_the_notebook() -> None:
     assert set(bundle) == {MIME_TYPE, "text/html", "text/plain"}
     assert size < 200_000, size
     print(f"50-step trace: {size:,} bytes in the notebook ({size / 50:,.0f} per step)")
+
+
+def test_agent_trace_rebuilds_past_runs_from_the_store(
+    shell: Any, server: Any, capsys: Any
+) -> None:
+    from agent_kernel.memory.store import Store
+    from agent_kernel.testing import Reply, ToolCall
+
+    server.add(
+        Reply(tool_calls=[ToolCall("list_variables", {})], usage=(100, 5)),
+        Reply(text="First answer.", usage=(120, 6)),
+        Reply(text="Second answer."),
+    )
+    shell.run_cell("%%agent\nFirst question")
+    shell.run_cell("%%agent\nSecond question")
+    shell.magics_manager.registry["AgentMagics"]._agent = None  # after a restart
+    latest = shell.run_line_magic("agent", "trace").document
+    assert (latest["request"], latest["answer"]) == ("Second question", "Second answer.")
+    store = Store(shell.magics_manager.registry["AgentMagics"].kernel_agent.memory.paths.database)
+    first_id = store.query("SELECT id FROM runs WHERE request = 'First question'")[0][0]
+    first = shell.run_line_magic("agent", f"trace {first_id[:10]}")
+    assert [s["name"] for s in first.document["steps"]] == [
+        "scripted-model",
+        "list_variables",
+        "scripted-model",
+    ]
+    assert first.document["usage"] == {"prompt_tokens": 220, "completion_tokens": 11}
+    assert repr(first).startswith("Agent trace: scripted-model · 2 steps · 220 tokens in")
+    result = shell.run_cell("%agent trace run_nope")
+    assert "no run 'run_nope' in this project" in str(result.error_in_exec)

@@ -58,3 +58,16 @@ WHERE ? OR e.kind IN ('policy_decision', 'approval_requested', 'approval_decided
 ORDER BY e.id DESC
 LIMIT ?
 """
+
+RUN_EVENTS = """
+SELECT kind, run_id, step, CAST(data AS VARCHAR), epoch(time) FROM events
+WHERE run_id = ? ORDER BY id
+"""
+
+# A run by id or unique prefix; else the newest run of the session ($2), else of the project.
+FIND_RUN = """
+SELECT id FROM runs
+WHERE (CAST(? AS VARCHAR) IS NOT NULL AND id LIKE ? || '%')
+   OR (CAST(? AS VARCHAR) IS NULL AND (CAST(? AS VARCHAR) IS NULL OR session_id = ?))
+ORDER BY started DESC LIMIT 2
+"""

@@ -327,6 +327,9 @@ class TraceBundle:
     def __init__(self, document: dict[str, Any]) -> None:
         self.document = document
 
+    def __repr__(self) -> str:  # terminal IPython shows the text version
+        return trace_text(self.document)
+
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         return {
             MIME_TYPE: self.document,
