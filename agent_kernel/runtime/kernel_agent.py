@@ -33,7 +33,16 @@ ModelFactory = Callable[[Agent, str | None], ChatModel]
 
 
 def openai_model(settings: Agent, model_override: str | None) -> ChatModel:
+    """The model a cell talks to: the offline demo model when it is named, else the
+    OpenAI-compatible endpoint the settings and environment describe."""
+    import os
+
+    from agent_kernel.models.demo import DEMO_MODEL, DemoModel
     from agent_kernel.models.openai_chat import OpenAIChatModel
+
+    name = model_override or settings.model or os.environ.get("AGENT_KERNEL_MODEL")
+    if name == DEMO_MODEL:
+        return DemoModel()
 
     return OpenAIChatModel(
         resolve_endpoint(settings, model_override),

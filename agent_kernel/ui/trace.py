@@ -121,9 +121,8 @@ class TraceWidget:
         # The static document replaces the widget in place; a saved notebook keeps it.
         self.handle.update(TraceBundle(doc))
         answer = doc.get("answer") or ""
-        if answer:
-            label = " *(offline demo model)*" if self.demo else ""
-            display(Markdown(answer + label))
+        if answer:  # (the demo model labels its own answers)
+            display(Markdown(answer))
         if doc.get("message") and doc.get("status") != "error":
             display(Markdown(doc["message"]))
 
