@@ -218,7 +218,7 @@ def _plot(turn: Turn, text: str, tools: set[str]) -> Step:
     if columns is None:
         return Step("describe_dataframe", {"name": frame})
     measure = _pick(columns, text, numeric=True)
-    group = _pick(columns, text, numeric=False)
+    group = _pick(columns, text, numeric=False, named=True)  # "by species"; else a histogram
     if measure is None:
         return Step(answer="I found no numeric column to plot. " + HELP)
     if turn.called("run_python"):

@@ -61,6 +61,7 @@ class _Builder:
         self.open_model: dict[str, Any] | None = None
         self.tools: dict[str, dict[str, Any]] = {}
         self.approvals: dict[str, dict[str, Any]] = {}
+        self.denied_calls: set[str] = set()  # their approval row stands for them
         self.started_at = 0.0
 
     def add(self, event: Event) -> None:
@@ -135,6 +136,8 @@ class _Builder:
         step["duration_ms"] = round((event.time - started) * 1000, 1)
         step["status"] = "done" if data.get("approved") else "denied"
         step["summary"] = approval_summary(data)
+        if not data.get("approved"):
+            self.denied_calls.add(data.get("call_id", ""))
         if data.get("edit"):
             step["text"] = _bounded(data["edit"])
 
@@ -144,6 +147,8 @@ class _Builder:
         _describe_arguments(step, data.get("arguments") or {})
 
     def _on_tool_finished(self, event: Event, data: dict[str, Any]) -> None:
+        if data.get("call_id") in self.denied_calls and data.get("call_id") not in self.tools:
+            return
         step = self._tool_step(data)
         step.pop("started", None)
         if "arguments" not in step:
