@@ -82,6 +82,11 @@ bench: install-test
 	$(BIN)/python benchmarks/bench_load_ext.py
 	$(BIN)/python benchmarks/bench_step_overhead.py
 	$(BIN)/python benchmarks/bench_tools.py
+	$(BIN)/python benchmarks/bench_embedding.py
+	$(BIN)/python benchmarks/bench_recall.py
+	$(BIN)/python benchmarks/bench_context.py
+	$(BIN)/python benchmarks/bench_concurrent_writers.py
+	$(BIN)/python benchmarks/bench_injection.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache agent_kernel/labextension \
