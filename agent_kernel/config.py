@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from traitlets import Dict, Float, Int, Unicode
+from traitlets import Dict, Enum, Float, Int, Unicode
 from traitlets.config import Configurable
 
 from agent_kernel.errors import AgentConfigError
@@ -67,6 +67,18 @@ class Agent(Configurable):
         {},
         help="Prices of models the built-in table lacks, USD per million tokens: "
         '{"my-model": [input, output]}. Used for the cost shown in traces.',
+    ).tag(config=True)
+    mcp_servers = Dict(
+        {},
+        help='MCP servers (stdio) whose tools the agent may use, in the common shape: '
+        '{"name": {"command": "...", "args": [...], "env": {...}}}. Also read from '
+        ".agent/mcp.json beside the notebook.",
+    ).tag(config=True)
+    verify = Enum(
+        ("note", "retry", "off"),
+        "note",
+        help="Check answers against the run's record before they are shown: note adds a short "
+        "note under the answer, retry also sends an unsupported claim back to the model once.",
     ).tag(config=True)
     store_dir = Unicode(
         None,
