@@ -70,7 +70,7 @@ class Agent(Configurable):
     ).tag(config=True)
     mcp_servers = Dict(
         {},
-        help='MCP servers (stdio) whose tools the agent may use, in the common shape: '
+        help="MCP servers (stdio) whose tools the agent may use, in the common shape: "
         '{"name": {"command": "...", "args": [...], "env": {...}}}. Also read from '
         ".agent/mcp.json beside the notebook.",
     ).tag(config=True)

@@ -23,6 +23,7 @@ EventKind = Literal[
     "approval_decided",  # data: approval_id, tool, call_id, approved, by, how, reason, edit
     "tool_started",  # data: tool, call_id, arguments
     "tool_finished",  # data: tool, call_id, ok, summary, content, duration_ms, truncated
+    "verification",  # data: ok, numbers, findings, note, retry
     "run_finished",  # data: status, answer, steps, usage, message
 ]
 

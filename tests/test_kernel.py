@@ -103,6 +103,7 @@ def test_notebook_question_is_answered_with_real_tools(kernel_env: ScriptedServe
         ("model", "scripted-model", "done"),
         ("tool", "sql", "done"),
         ("model", "scripted-model", "done"),
+        ("verification", "check", "done"),  # the answer's numbers are backed by the sql result
     ]
     assert trace["steps"][5]["code"] == {"language": "sql", "source": QUERY}
     assert "West" in trace["steps"][5]["result"] and trace["status"] == "answered"

@@ -139,6 +139,7 @@ def test_05_custom_tools_are_tested_against_the_scripted_server(folder: Path) ->
         "scripted-model",
         "revenue_target",
         "scripted-model",
+        "check",
     ]
     assert "'content': '6000.0'" in shown(nb.cells[-2])
     tools = next(c for c in nb.cells if "%agent tools" in c.source)

@@ -98,6 +98,7 @@ def test_every_step_is_an_event_and_every_message_is_kept(
         "tool_finished",
         "model_started",
         "model_finished",
+        "verification",
         "run_finished",
     ]
     roles = [r[0] for r in store.query("SELECT role FROM messages ORDER BY seq")]

@@ -183,6 +183,7 @@ def test_agent_trace_rebuilds_past_runs_from_the_store(
         "scripted-model",
         "list_variables",
         "scripted-model",
+        "check",
     ]
     assert first.document["usage"] == {"prompt_tokens": 220, "completion_tokens": 11}
     assert repr(first).startswith("Agent trace: scripted-model · 2 steps · 220 tokens in")

@@ -204,6 +204,7 @@ class KernelAgent:
             max_steps=max_steps or self.settings.max_steps,
             context=builder,
             secrets=secrets,
+            verify=self.settings.verify,
         )
         try:
             with cancel_on_interrupt():

@@ -73,6 +73,7 @@ class AgentLoop:
         instructions: str = "",
         context: ContextBuilder | None = None,
         secrets: Sequence[str] = (),
+        verify: str = "off",
     ) -> None:
         self.model = model
         self.tools = tools
@@ -84,6 +85,9 @@ class AgentLoop:
         self.max_steps = max(1, max_steps)
         self.context = context or ContextBuilder(instructions=instructions, budget=10**9)
         self.secrets = list(secrets)
+        self.verify_mode = verify  # off | note | retry (Agent.verify)
+        self._code_ran = False
+        self._retried = False
         self.run_id = tool_context.run_id or new_id("run_")
         tool_context.run_id = self.run_id
         self._step = 0
@@ -121,6 +125,8 @@ class AgentLoop:
                 self._step += 1
                 reply = await self._call_model(schemas, result.usage)
                 if not reply.tool_calls:
+                    if self._check(reply.text):
+                        continue  # the finding went back to the model once (retry mode)
                     result.status, result.answer = "answered", reply.text
                     break
                 pending[:] = reply.tool_calls
@@ -247,6 +253,8 @@ class AgentLoop:
         limit = self.tool_context.max_result_chars - (0 if outcome.trusted else WRAPPER_CHARS)
         content, truncated = bound_text(outcome.content, limit, "ask for less")
         sent = content if outcome.trusted else spotlight.wrap(content, f"result of {call.name}")
+        if call.name == "run_python" and outcome.ok:
+            self._code_ran = True
         self.conversation.append({"role": "tool", "tool_call_id": call.id, "content": sent})
         self._emit(
             "tool_finished",
@@ -342,6 +350,34 @@ class AgentLoop:
             edit=edit_diff(arguments, answer.arguments or {}) if edited else "",
         )
         return answer
+
+    def _check(self, answer: str) -> bool:
+        """Verify the answer against the run's record; True when it goes back for a retry."""
+        if self.verify_mode == "off" or not answer.strip():
+            return False
+        from agent_kernel.runtime.verify import Record, verify
+
+        seen = self._seen.messages if self._seen is not None else self.conversation.messages()
+        memory = self.tool_context.memory
+        record = Record(
+            sources=[str(m.get("content") or "") for m in seen],
+            code_ran=self._code_ran,
+            user_ns=self.tool_context.user_ns,
+            project_dir=memory.paths.project_dir if memory is not None else None,
+        )
+        verdict = verify(answer, record)
+        retry = self.verify_mode == "retry" and not verdict.ok and not self._retried
+        self._emit("verification", **verdict.as_data(), retry=retry)
+        if retry:
+            self._retried = True
+            self.conversation.append(
+                {
+                    "role": "user",
+                    "content": f"(Automatic check of your answer) {verdict.note()} Back each "
+                    "claim with a tool call, or correct the answer.",
+                }
+            )
+        return retry
 
     def taint(self) -> tuple[str, ...]:
         """What untrusted content the model had in view when it chose the current calls."""

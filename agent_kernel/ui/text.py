@@ -173,6 +173,10 @@ class CellRenderer:
         mark = "⏵" if data.get("approved") else "⊘"
         self._line(f"{mark} {data['tool']}: {approval_summary(data)}.")
 
+    def _on_verification(self, data: dict[str, Any]) -> None:
+        if data.get("note") and not data.get("retry"):
+            self._line(data["note"])
+
     # -- end of run -------------------------------------------------------------------------
     def _on_run_finished(self, data: dict[str, Any]) -> None:
         # A failed run's message is the error the cell raises; showing it here too would

@@ -123,6 +123,8 @@ class TraceWidget:
         answer = doc.get("answer") or ""
         if answer:  # (the demo model labels its own answers)
             display(Markdown(answer))
+        if answer and doc.get("verification"):
+            display(Markdown(f"<sub>{doc['verification']}</sub>", plain=doc["verification"]))
         if doc.get("message") and doc.get("status") != "error":
             display(Markdown(doc["message"]))
 

@@ -141,6 +141,17 @@ class _Builder:
         if data.get("edit"):
             step["text"] = _bounded(data["edit"])
 
+    def _on_verification(self, event: Event, data: dict[str, Any]) -> None:
+        step = self._step("verification", "check", "done" if data.get("ok") else "failed")
+        numbers = data.get("numbers", 0)
+        if data.get("ok"):
+            step["summary"] = f"{numbers} number{'s' if numbers != 1 else ''} checked, all backed"
+        else:
+            step["summary"] = data.get("note", "").removeprefix("⚠ ")
+            if data.get("retry"):
+                step["summary"] += " (sent back to the model once)"
+        self.doc["verification"] = data.get("note", "")
+
     def _on_tool_started(self, event: Event, data: dict[str, Any]) -> None:
         step = self._tool_step(data)
         step["started"] = event.time
