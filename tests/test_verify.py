@@ -67,6 +67,10 @@ def test_code_claims_need_code_that_ran(tmp_path: Path) -> None:
     assert verify("I saved it to `report.md`.", record(project_dir=tmp_path)).ok
     missing = verify("I wrote the file `out/summary.csv`.", record(project_dir=tmp_path))
     assert missing.findings[0].detail == "`out/summary.csv` does not exist"
+    chart = verify("I saved the chart to `charts/revenue.png`.", record(project_dir=tmp_path))
+    assert [f.text for f in chart.findings] == ["charts/revenue.png"]
+    # A column in backticks is not a claim that something was made.
+    assert verify("I plotted `revenue` by `region`.", record(code_ran=True)).ok
 
 
 def test_a_backed_answer_gets_a_clean_check_in_the_trace(

@@ -35,6 +35,12 @@ _MADE_CLAIM = re.compile(
 )
 
 
+# "saved the chart to `charts/revenue.png`": any wording, as long as the name looks like a file.
+_FILE_CLAIM = re.compile(
+    r"\b(?:saved|wrote|written|exported|stored|created)\b[^`\n]{0,40}?`([^`\s]+\.\w{1,5})`", re.I
+)
+
+
 @dataclass(frozen=True)
 class Finding:
     kind: str  # number | code | missing
@@ -97,7 +103,8 @@ def verify(answer: str, record: Record) -> Verdict:
     if claim is not None and not record.code_ran:
         why = "it says code ran, but none ran without an error in this run"
         verdict.findings.append(Finding("code", claim.group(0), why))
-    for name in _MADE_CLAIM.findall(answer):
+    claimed = dict.fromkeys([*_MADE_CLAIM.findall(answer), *_FILE_CLAIM.findall(answer)])
+    for name in claimed:
         if not _exists(name.strip(), record):
             verdict.findings.append(Finding("missing", name, f"`{name}` does not exist"))
     return verdict
