@@ -34,6 +34,7 @@ def _cell_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", "-m", default=None)
     parser.add_argument("--max-steps", type=positive_int, default=None)
     parser.add_argument("--new", action="store_true")
+    parser.add_argument("action", nargs="?", choices=["continue"], default=None)
     return parser
 
 
@@ -49,7 +50,9 @@ def parse_cell_line(line: str) -> argparse.Namespace:
     try:
         words = split_words(line)
     except ValueError as exc:
-        raise UsageError(f"{exc}. Usage: %%agent [--model M] [--max-steps N] [--new]") from None
+        raise UsageError(
+            f"{exc}. Usage: %%agent [continue] [--model M] [--max-steps N] [--new]"
+        ) from None
     return _cell_parser().parse_args(words)
 
 
@@ -120,12 +123,17 @@ def _drive(coroutine: Any) -> Any:
 
 async def _run(agent: KernelAgent, options: argparse.Namespace, body: str) -> None:
     request = body.strip()
-    if not request:
+    resume_task = options.action == "continue"
+    if not request and not resume_task:
         raise UsageError(
             "write your request on the lines below %%agent, e.g. 'Which region sold most?'"
         )
     result = await agent.run(
-        request, model=options.model, max_steps=options.max_steps, new=options.new
+        request,
+        model=options.model,
+        max_steps=options.max_steps,
+        new=options.new,
+        resume_task=resume_task,
     )
     if result.error is not None:
         raise result.error

@@ -12,7 +12,7 @@ from agent_kernel.commands.registry import COMMANDS, command, no_arguments
 if TYPE_CHECKING:
     from agent_kernel.runtime.kernel_agent import KernelAgent
 
-CELL_USAGE = "%%agent [--model M] [--max-steps N] [--new]"
+CELL_USAGE = "%%agent [continue] [--model M] [--max-steps N] [--new]"
 HELP_HEAD = f"""\
 agent-kernel: an agent that works on this kernel's variables.
 
@@ -23,6 +23,7 @@ agent-kernel: an agent that works on this kernel's variables.
       --model M        use model M for this cell only
       --max-steps N    allow at most N model calls (default: %config Agent.max_steps)
       --new            start a new conversation
+      continue         carry on the project's newest unfinished plan (any session)
 """
 HELP_TAIL = """
 Settings: %config Agent.model = "gpt-4o-mini", Agent.base_url, Agent.api_key_env,

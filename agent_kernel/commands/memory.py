@@ -95,3 +95,11 @@ def context_command(agent: KernelAgent, args: list[str]) -> Any:
         print("No model call in this kernel yet; run a %%agent cell first.")
         return None
     return ContextView(agent.last_context)
+
+
+@command("tasks", "%agent tasks", "the agent's plans and each step's status (a DataFrame)")
+def tasks_command(agent: KernelAgent, args: list[str]) -> Any:
+    from agent_kernel.memory.tasks import TaskLog
+
+    no_arguments("tasks", args)
+    return TaskLog(agent.require_memory().store).table()

@@ -146,6 +146,7 @@ class ContextBuilder:
         earlier_turns: Recaller | None = None,
         variables: Callable[[], list[str]] | None = None,
         recent_turns: int | None = None,
+        task: Callable[[], str | None] | None = None,
     ) -> None:
         """`recent_turns` caps the recent window; the default keeps as many as the budget
         allows, and only when older turns can be recalled (`earlier_turns`) is it
@@ -157,6 +158,7 @@ class ContextBuilder:
         self._memories = memories
         self._earlier_turns = earlier_turns
         self._variables = variables
+        self._task = task
         if recent_turns is None and earlier_turns is not None:
             recent_turns = RECENT_TURNS
         self.recent_turns = recent_turns
@@ -174,6 +176,8 @@ class ContextBuilder:
 
         now = self._current_turn(current, room)
         room -= now.tokens
+        task = self._task_section()
+        room -= task.tokens
         memories = self._recall_section("memories", request, self._memories, room, 0.15)
         room -= memories.tokens
         recent = self._recent_turns(earlier, min(room, int(self.budget * 0.4)))
@@ -190,12 +194,12 @@ class ContextBuilder:
         variables = self._variables_section(room)
 
         system = self.system
-        for section in (memories, older, variables):
+        for section in (task, memories, older, variables):
             if section.text:
                 system += f"\n\n{section.text}"
         instructions = Section("instructions", self.counter.text(self.system), 1, text=self.system)
         messages = [{"role": "system", "content": system}, *recent.messages, *now.messages]
-        sections = [instructions, memories, older, variables, recent, now]
+        sections = [instructions, task, memories, older, variables, recent, now]
         built = BuiltContext(
             messages=messages,
             sections=sections,
@@ -278,6 +282,18 @@ class ContextBuilder:
         if section.items:
             section.text = "\n".join(lines)
             section.tokens = self.counter.text(section.text)
+        return section
+
+    def _task_section(self) -> Section:
+        """The plan in progress, with each step's status: small, and never trimmed."""
+        section = Section("task")
+        plan = self._task() if self._task is not None else None
+        if plan:
+            section.text = (
+                "A task is in progress. Work on its first open step and mark steps with "
+                f"update_plan as you go:\n{plan}"
+            )
+            section.tokens, section.items = self.counter.text(section.text), 1
         return section
 
     def _variables_section(self, room: int) -> Section:

@@ -147,10 +147,14 @@ class KernelAgent:
         model: str | None = None,
         max_steps: int | None = None,
         new: bool = False,
+        resume_task: bool = False,
     ) -> RunResult:
-        """Answer one request in the current session; config errors raise before anything runs."""
+        """Answer one request in the current session; config errors raise before anything runs.
+        `resume_task` (%%agent continue) carries on the project's newest open task instead."""
         if new:
             self.new_session()
+        if resume_task:
+            request = self._continue_request(request)
         chat_model = self.model_factory(self.settings, model)
         session = self._session_for(request)
         result = await self._execute(session, chat_model, max_steps, lambda loop: loop.run(request))
@@ -192,6 +196,8 @@ class KernelAgent:
             session_id=session.id if session.stored else None,
             memory=self.memory if session.stored else None,
         )
+        if self._task_id is not None:
+            context.state["task_id"] = self._task_id
         builder = self._context_builder(context, session)
         loop = AgentLoop(
             chat_model,
@@ -214,8 +220,26 @@ class KernelAgent:
             session.runs += 1
             self.last_events = events
             self.last_context = builder.last
+            self._task_id = context.state.get("task_id", self._task_id)
         self.last_result = result
         return result
+
+    def _continue_request(self, extra: str) -> str:
+        """The request that resumes the newest open task of the project, from any session."""
+        from agent_kernel.memory.tasks import TaskLog
+
+        task = TaskLog(self.require_memory().store).latest_open()
+        if task is None or task.next_step is None:
+            raise AgentError(
+                "there is no open task in this project to continue; ask for something that "
+                "takes several steps and the agent will plan it (%agent tasks lists plans)"
+            )
+        self._task_id = task.id
+        step = task.next_step
+        request = (
+            f"Continue the task {task.title!r}: carry on with step {step.position}: {step.text}"
+        )
+        return request + (f"\n{extra.strip()}" if extra.strip() else "")
 
     # -- approvals answered outside a card --------------------------------------------------
     def answer_live(self, approval_id: str, decision: ApprovalDecision) -> bool:
@@ -298,7 +322,19 @@ class KernelAgent:
             memories=memory.context_memories if memory is not None else None,
             earlier_turns=memory.context_turns if memory is not None else None,
             variables=lambda: variable_lines(tools),
+            task=lambda: self._task_plan(tools),
         )
+
+    def _task_plan(self, tools: ToolContext) -> str | None:
+        """The plan in progress for the context: this run's task, or the session's open one."""
+        from agent_kernel.memory.tasks import TaskLog
+
+        if tools.memory is None:
+            return None
+        log = TaskLog(tools.memory.store)
+        task_id = tools.state.get("task_id")
+        task = log.get(task_id) if task_id else log.latest_open(tools.session_id)
+        return task.render() if task is not None and task.next_step is not None else None
 
     def _index_turn(self, session: Session, run_id: str, request: str, result: RunResult) -> None:
         """A finished turn joins the index, so it can be recalled when it is no longer recent."""

@@ -11,6 +11,7 @@ def builtin_tools() -> list[Tool]:
     from agent_kernel.tools.memory import forget, recall, remember, search_project
     from agent_kernel.tools.python import propose_cell, run_python
     from agent_kernel.tools.sql import sql
+    from agent_kernel.tools.tasks import plan, update_plan
     from agent_kernel.tools.variables import list_variables
 
     return [
@@ -25,4 +26,6 @@ def builtin_tools() -> list[Tool]:
         remember,
         forget,
         search_project,
+        plan,
+        update_plan,
     ]
