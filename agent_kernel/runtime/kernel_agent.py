@@ -87,6 +87,7 @@ class KernelAgent:
         self.token_counter = TokenCounter()  # calibrated over the kernel's model calls
         self.last_context: BuiltContext | None = None
         self._indexing: Future[None] | None = None
+        self._task_id: str | None = None  # the task this kernel is working on
 
     @property
     def tools(self) -> ToolRegistry:
