@@ -113,16 +113,24 @@ class ApprovalCard:
         self.reason = w.Text(
             placeholder="Reason for the agent (optional)", layout=w.Layout(width="50%")
         )
-        self.approve = w.Button(description="Approve", button_style="success", icon="check")
-        self.deny = w.Button(description="Deny", button_style="danger", icon="times")
-        self.edit = w.Button(description="Edit", icon="pencil")
-        self.always = w.Button(description=f"Always allow {request.tool} in this session")
+        fit = w.Layout(width="auto", flex="0 0 auto")
+        self.approve = w.Button(
+            description="Approve", button_style="success", icon="check", layout=fit
+        )
+        self.deny = w.Button(description="Deny", button_style="danger", icon="times", layout=fit)
+        self.edit = w.Button(description="Edit", icon="pencil", layout=fit)
+        self.always = w.Button(
+            description=f"Always allow {request.tool} in this session", layout=fit
+        )
         self.status = w.HTML("")
         self.approve.on_click(lambda _: self._decide(approved=True))
         self.deny.on_click(lambda _: self._decide(approved=False))
         self.always.on_click(lambda _: self._decide(approved=True, always=True))
         self.edit.on_click(lambda _: self._toggle_editor())
-        buttons = w.HBox([self.approve, self.deny, self.edit, self.always])
+        buttons = w.HBox(
+            [self.approve, self.deny, self.edit, self.always],
+            layout=w.Layout(flex_flow="row wrap"),
+        )
         self.widget = w.VBox(
             [self.header, self.arguments, self.editor, buttons, self.reason, self.status],
             layout=w.Layout(border="1px solid var(--jp-border-color1, #ccc)", padding="6px"),
@@ -177,7 +185,7 @@ def decision_line(decision: ApprovalDecision) -> str:
 
 def approval_text(request: ApprovalRequest) -> str:
     """The request as plain text, for terminals and notebook text fallbacks."""
-    lines = [f"⏸ {request.tool} needs approval ({request.id}): {request.reason}"]
+    lines = [f"⚑ {request.tool} needs approval ({request.id}): {request.reason}"]
     for name, value in request.arguments.items():
         if name in CODE_ARGUMENTS and isinstance(value, str):
             lines.append(f"  {name}:")
@@ -193,7 +201,7 @@ def _header_html(request: ApprovalRequest) -> str:
         sources = ", ".join(html.escape(t) for t in dict.fromkeys(request.taint))
         taint = f"<div>Untrusted content in view: {sources}</div>"
     return (
-        f"<div><b>⏸ {html.escape(request.tool)}</b> needs your approval "
+        f"<div><b>⚑ {html.escape(request.tool)}</b> needs your approval "
         f"<code>{html.escape(request.id)}</code></div>"
         f"<div>{html.escape(request.reason)}</div>{taint}"
     )

@@ -27,7 +27,7 @@ from agent_kernel.ui.trace_document import (
 )
 
 UPDATE_INTERVAL_SECONDS = 0.08
-KIND_ICONS = {"model": "✦", "tool": "⚙", "approval": "⏸", "verification": "✔"}
+KIND_ICONS = {"model": "✦", "tool": "⚙", "approval": "⚑", "verification": "✔"}
 
 
 class TraceWidget:
@@ -52,8 +52,13 @@ class TraceWidget:
         self._started = time.time()
         self._rows: dict[int, _StepRow] = {}
         self.header = w.HTML(_header_html("starting…", ""))
-        self.stop = w.Button(description="Stop", icon="stop", tooltip="End the run cleanly")
-        self.stop.layout.width = "auto"
+        self.header.layout = w.Layout(flex="1 1 auto")
+        self.stop = w.Button(
+            description="Stop",
+            icon="stop",
+            tooltip="End the run cleanly",
+            layout=w.Layout(width="auto", flex="0 0 auto"),
+        )
         self.stop.on_click(lambda _: self._stop(on_stop))
         self.steps = w.VBox([])
         self.reply = w.HTML("")
@@ -170,7 +175,7 @@ def _activity(doc: dict[str, Any], event: Event) -> str:
             doc["status"], str(doc["status"])
         )
     if event.kind == "approval_requested":
-        return f"⏸ waiting for your approval of {event.data.get('tool')}"
+        return f"⚑ waiting for your approval of {event.data.get('tool')}"
     running = [s for s in doc["steps"] if s["status"] == "running"]
     if running and running[-1]["kind"] == "tool":
         return f"⚙ running {running[-1]['name']}…"

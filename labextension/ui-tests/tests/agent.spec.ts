@@ -1,7 +1,8 @@
 /**
  * A person's path through agent-kernel in JupyterLab, in Chromium, against the scripted model
  * (scripted-model.json): insert an agent cell from the toolbar, run it, watch the steps
- * appear while the cell is busy, read the result and its trace, find the session in the side
+ * appear while the cell is busy, read the result and its trace, approve the code a second
+ * cell asks to run on its approval card, find the session in the side
  * panel, save, shut the kernel down, reload, and find the trace still drawn by the extension.
  *
  * Screenshots of each stage go to artifacts/screenshots/. The time from the scripted server
@@ -17,6 +18,7 @@ const SCREENSHOTS = path.join(ARTIFACTS, 'screenshots');
 const SENT_TEXT = path.join(ARTIFACTS, 'sent-text.jsonl');
 const NOTEBOOK = 'agent.ipynb';
 const REQUEST = 'Which region had the highest revenue in March?';
+const CODE_REQUEST = 'Compute the total revenue with Python.';
 const WORD = /\bt\d{2}\b/g; // the scripted answer's numbered words, one per streamed chunk
 
 const SETUP = `%load_ext agent_kernel
@@ -156,7 +158,7 @@ test('an agent cell runs live, leaves a trace, and the trace renders with no ker
     '4 steps · 4,534 tokens in / 153 out'
   );
   await expect(trace.locator('.jp-AgentTrace-runStatus')).toHaveText('answered');
-  await expect(trace.locator('.jp-AgentTrace-step')).toHaveCount(7);
+  await expect(trace.locator('.jp-AgentTrace-step')).toHaveCount(8); // with the answer check
   const sqlStep = trace
     .locator('.jp-AgentTrace-step[data-kind="tool"]')
     .filter({ has: page.locator('.jp-AgentTrace-name', { hasText: /^sql$/ }) });
@@ -196,13 +198,32 @@ test('an agent cell runs live, leaves a trace, and the trace renders with no ker
   // The goal is 100 ms; this bound only catches words that wait for the end of the run.
   expect(figure.p50_ms).toBeLessThan(1000);
 
+  // 3b. Code asks first: the approval card is in the cell, and a click on Approve runs it.
+  await page.notebook.addCell('code', `%%agent\n${CODE_REQUEST}`);
+  await page.notebook.runCell(2, { inplace: true, wait: false });
+  const second = (await page.notebook.getCellLocator(2))!;
+  const card = second.locator('.agent-kernel-approval');
+  await expect(card).toBeVisible({ timeout: 30_000 });
+  await expect(card).toContainText('run_python needs your approval');
+  await expect(card).toContainText('total = sales.revenue.sum()');
+  await expect(second.locator('.jp-InputArea-prompt')).toHaveText('[*]:'); // the cell waits
+  await card.scrollIntoViewIfNeeded();
+  await shot(page, '3b-approval-card');
+  await card.locator('button', { hasText: 'Approve' }).click();
+  await expect(second.locator('.jp-RenderedAgentTrace')).toBeVisible({ timeout: 60_000 });
+  await expect(second).toContainText('The total revenue is 10,470.');
+  await expect(card).toContainText('Approved by');
+  await expect(second.locator('.jp-RenderedAgentTrace')).toContainText('run_python');
+  await second.scrollIntoViewIfNeeded();
+  await shot(page, '3c-approved');
+
   // 4. The side panel lists the session the run recorded.
   await page.sidebar.openTab('agent-kernel-project-panel');
   const panel = page.locator('#agent-kernel-project-panel');
   const session = panel.locator('.jp-AgentPanel-session');
   await expect(session).toHaveCount(1, { timeout: 15_000 });
   await expect(session.locator('.jp-AgentPanel-itemText')).toHaveText(REQUEST);
-  await expect(session.locator('.jp-AgentPanel-meta')).toContainText(`${NOTEBOOK} · 1 turn`);
+  await expect(session.locator('.jp-AgentPanel-meta')).toContainText(`${NOTEBOOK} · 2 turns`);
   await shot(page, '4-side-panel');
 
   // 5. Save, shut the kernel down, reload, reopen without a kernel: the trace is still there.
@@ -220,7 +241,7 @@ test('an agent cell runs live, leaves a trace, and the trace renders with no ker
   const reopened = (await page.notebook.getCellLocator(1))!;
   const saved = reopened.locator('.jp-RenderedAgentTrace');
   await expect(saved).toBeVisible();
-  await expect(saved.locator('.jp-AgentTrace-step')).toHaveCount(7);
+  await expect(saved.locator('.jp-AgentTrace-step')).toHaveCount(8);
   await expect(saved.locator('.jp-AgentTrace-runStatus')).toHaveText('answered');
   await expect(reopened).toContainText('West had the highest revenue in March');
   expect(await (await request.get('/api/kernels')).json()).toEqual([]);
