@@ -187,12 +187,10 @@ def _describe(turn: Turn, text: str, tools: set[str]) -> Step:
 
 
 def _aggregate(turn: Turn, text: str, tools: set[str]) -> Step:
-    frame = _frame(turn, text)
-    if isinstance(frame, Step):
-        return frame
-    columns = _columns(turn, frame)
-    if columns is None:
-        return Step("describe_dataframe", {"name": frame})
+    known = _frame_and_columns(turn, text)
+    if isinstance(known, Step):
+        return known
+    frame, columns = known
     query = _query(frame, columns, text)
     if query is None:
         return Step(answer="I could not tell which column to compare. " + HELP)
@@ -211,12 +209,10 @@ def _aggregate(turn: Turn, text: str, tools: set[str]) -> Step:
 
 
 def _plot(turn: Turn, text: str, tools: set[str]) -> Step:
-    frame = _frame(turn, text)
-    if isinstance(frame, Step):
-        return frame
-    columns = _columns(turn, frame)
-    if columns is None:
-        return Step("describe_dataframe", {"name": frame})
+    known = _frame_and_columns(turn, text)
+    if isinstance(known, Step):
+        return known
+    frame, columns = known
     measure = _pick(columns, text, numeric=True)
     group = _pick(columns, text, numeric=False, named=True)  # "by species"; else a histogram
     if measure is None:
@@ -294,6 +290,17 @@ def _frame(turn: Turn, text: str) -> str | Step:
     if named or frames:
         return (named or frames)[0]
     return Step(answer="I see no dataframe in your namespace. Load one first, e.g. with pandas.")
+
+
+def _frame_and_columns(turn: Turn, text: str) -> tuple[str, list[Column]] | Step:
+    """The frame the request is about and its columns, or the step that finds them out."""
+    frame = _frame(turn, text)
+    if isinstance(frame, Step):
+        return frame
+    columns = _columns(turn, frame)
+    if columns is None:
+        return Step("describe_dataframe", {"name": frame})
+    return frame, columns
 
 
 def _columns(turn: Turn, frame: str) -> list[Column] | None:

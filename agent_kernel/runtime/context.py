@@ -268,19 +268,31 @@ class ContextBuilder:
             "memories": "Memories from earlier sessions (recalled for this request):",
             "earlier turns": "Earlier in this project (turns recalled for this request):",
         }[name]
-        lines = [title]
-        for item in self._recalled[name]:
-            if skip and item.key in skip:
-                continue
-            text = item.text if item.trusted else spotlight.wrap(item.text, item.label)
-            line = f"- [{item.label}] {text}"
-            if self.counter.text("\n".join([*lines, line])) > limit:
-                section.dropped += 1
-                continue
-            lines.append(line)
+        lines = [
+            f"- [{item.label}] "
+            + (item.text if item.trusted else spotlight.wrap(item.text, item.label))
+            for item in self._recalled[name]
+            if not (skip and item.key in skip)
+        ]
+        return self._fill(section, title, lines, limit, best_first=True)
+
+    def _fill(
+        self, section: Section, title: str, lines: list[str], limit: int, *, best_first: bool
+    ) -> Section:
+        """Lines under `title` while they fit in `limit` tokens: ranked lines skip what does
+        not fit and try the next; ordered ones stop at the first that does not."""
+        kept = [title]
+        for line in lines:
+            if self.counter.text("\n".join([*kept, line])) > limit:
+                if best_first:
+                    section.dropped += 1
+                    continue
+                section.dropped = len(lines) - section.items
+                break
+            kept.append(line)
             section.items += 1
         if section.items:
-            section.text = "\n".join(lines)
+            section.text = "\n".join(kept)
             section.tokens = self.counter.text(section.text)
         return section
 
@@ -301,18 +313,8 @@ class ContextBuilder:
         if self._variables is None:
             return section
         limit = min(room, int(self.budget * 0.10))
-        lines = ["The user's variables right now (call list_variables for details):"]
-        rows = self._variables()
-        for row in rows:
-            if self.counter.text("\n".join([*lines, row])) > limit:
-                section.dropped = len(rows) - section.items
-                break
-            lines.append(row)
-            section.items += 1
-        if section.items:
-            section.text = "\n".join(lines)
-            section.tokens = self.counter.text(section.text)
-        return section
+        title = "The user's variables right now (call list_variables for details):"
+        return self._fill(section, title, self._variables(), limit, best_first=False)
 
 
 def split_turns(history: list[Message]) -> list[list[Message]]:
