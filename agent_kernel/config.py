@@ -74,6 +74,11 @@ class Agent(Configurable):
         '{"name": {"command": "...", "args": [...], "env": {...}}}. Also read from '
         ".agent/mcp.json beside the notebook.",
     ).tag(config=True)
+    mcp_timeout = Float(
+        30.0,
+        help="Seconds an MCP server may take to start or to answer one tool call; after that "
+        "the call fails and the server is restarted on its next use.",
+    ).tag(config=True)
     verify = Enum(
         ("note", "retry", "off"),
         "note",
@@ -165,6 +170,7 @@ def setting_sources(agent: Agent) -> list[tuple[str, str, str]]:
         "max_retries",
         "max_tool_result_chars",
         "context_tokens",
+        "mcp_timeout",
     ):
         rows.append((name, repr(getattr(agent, name)), source(name)))
     rows.append(

@@ -1,6 +1,6 @@
 """The `%agent` subcommands, grouped by concern; importing this package registers them all."""
 
-from agent_kernel.commands import basics, memory, safety, trace
+from agent_kernel.commands import basics, mcp, memory, safety, trace
 from agent_kernel.commands.registry import COMMANDS, Command, CommandParser
 
-__all__ = ["COMMANDS", "Command", "CommandParser", "basics", "memory", "safety", "trace"]
+__all__ = ["COMMANDS", "Command", "CommandParser", "basics", "mcp", "memory", "safety", "trace"]

@@ -3,7 +3,7 @@
     {"tool": "run_python", "action": "deny", "when": {"code": "os\\.system|subprocess"},
      "reason": "no shell commands from the agent"}
 
-`tool` is a glob (`mcp__*`); each `when` entry is a regular expression searched in that
+`tool` is a glob (`github__*`); each `when` entry is a regular expression searched in that
 argument (as text; other values as JSON); every entry must match. The first matching rule
 wins.
 """
@@ -55,7 +55,7 @@ class Rule:
             raise RuleError(f"a rule's action is allow, ask or deny, not {action!r}")
         tool = value.get("tool")
         if not isinstance(tool, str) or not tool:
-            raise RuleError("a rule needs a tool name or pattern, e.g. 'run_python' or 'mcp__*'")
+            raise RuleError("a rule needs a tool name or pattern, e.g. 'run_python' or 'github__*'")
         when = value.get("when") or {}
         if not isinstance(when, Mapping):
             raise RuleError("a rule's 'when' maps argument names to regular expressions")

@@ -91,7 +91,11 @@ class KernelAgent:
 
     @property
     def tools(self) -> ToolRegistry:
-        return self._tools if self._tools is not None else default_registry()
+        """The registry (built-ins and `@tool`s, or the one given) plus the tools of the
+        configured MCP servers, which start on first use."""
+        from agent_kernel.mcp import with_mcp_tools
+
+        return with_mcp_tools(self, self._tools if self._tools is not None else default_registry())
 
     @property
     def user_ns(self) -> dict[str, Any]:
