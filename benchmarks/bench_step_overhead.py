@@ -24,7 +24,7 @@ from agent_kernel.runtime.loop import AgentLoop
 from agent_kernel.testing import Reply, ScriptedServer, ToolCall
 from agent_kernel.tools.base import ToolContext, tool
 from agent_kernel.tools.registry import ToolRegistry
-from agent_kernel.ui.text import CellRenderer
+from agent_kernel.ui.text import TextRenderer
 
 
 @tool(effects="read", register=False)
@@ -79,7 +79,7 @@ async def agent_steps(server: ScriptedServer, n: int) -> list[float]:
         model,
         ToolRegistry([noop]),
         InMemoryConversation(),
-        EventBus([CellRenderer(rich=False), timer]),
+        EventBus([TextRenderer(), timer]),
         ToolContext(user_ns={}),
         max_steps=n + 1,
     )

@@ -356,8 +356,3 @@ def _shortened(message: Message) -> Message:
 def _cut(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def build_messages(history: list[Message], instructions: str = "") -> list[Message]:
-    """The system prompt and the whole history, with no budget (tests and simple callers)."""
-    return ContextBuilder(instructions=instructions, budget=10**9).build(history).messages

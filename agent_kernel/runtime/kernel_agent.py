@@ -24,7 +24,7 @@ from agent_kernel.runtime.loop import AgentLoop, RunResult
 from agent_kernel.runtime.session import Session
 from agent_kernel.tools.base import ToolContext
 from agent_kernel.tools.registry import ToolRegistry, default_registry
-from agent_kernel.ui.text import CellRenderer, is_notebook
+from agent_kernel.ui.text import TextRenderer, is_notebook
 
 if TYPE_CHECKING:
     from agent_kernel.memory.project import ProjectMemory
@@ -291,7 +291,7 @@ class KernelAgent:
         """A live trace widget in a notebook; plain text in a terminal."""
         prices = dict(self.settings.prices)
         if not is_notebook(self.shell):
-            return CellRenderer(rich=False, prices=prices, secrets=secrets)
+            return TextRenderer(secrets=secrets)
         from agent_kernel.ui.trace import TraceWidget
 
         task = asyncio.current_task()

@@ -25,9 +25,9 @@ from agent_kernel.runtime.approval import (
     PendingApprovals,
 )
 from agent_kernel.ui.text import is_notebook
+from agent_kernel.ui.trace_document import CODE_ARGUMENTS
 
 UNATTENDED_ENV = "AGENT_KERNEL_UNATTENDED"
-CODE_ARGUMENTS = {"code": "python", "query": "sql"}
 NEWLINE = "\n"
 
 

@@ -22,7 +22,7 @@ MIME_TYPE = "application/vnd.agent-kernel.trace+json"
 VERSION = 1
 STEP_TEXT_CHARS = 800  # per code block, argument or result in the saved document
 HTML_TEXT_CHARS = 400  # the HTML fallback repeats less: it is for reading, not for tools
-CODE_ARGUMENTS = {"code": "python", "query": "sql"}
+CODE_ARGUMENTS = {"code": "python", "query": "sql"}  # arguments shown as code, and how
 MARKS = {"done": "✓", "failed": "✗", "denied": "⊘", "running": "…"}
 
 
