@@ -55,7 +55,11 @@ class ProjectMemory:
 
     def answer_call(self, approval: RecordedApproval, content: str) -> None:
         """Record the answer to a call that will not run, so the session stays valid."""
-        seq = len(self.sessions.messages(approval.session_id))
+        # After the last recorded message (its count could collide where numbers have gaps).
+        seq = self.store.query(
+            "SELECT coalesce(max(seq) + 1, 0) FROM messages WHERE session_id = ?",
+            [approval.session_id],
+        )[0][0]
         message = {"role": "tool", "tool_call_id": approval.call_id, "content": content}
         self.writer.add(
             "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",

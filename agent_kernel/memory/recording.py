@@ -13,7 +13,7 @@ from agent_kernel.events import Event
 from agent_kernel.memory.audit import EventRow
 from agent_kernel.memory.sessions import now
 from agent_kernel.memory.writer import StepWriter
-from agent_kernel.runtime.conversation import Message
+from agent_kernel.runtime.conversation import InMemoryConversation, Message
 
 # Events that end a step: what was queued until then is committed at once.
 # An approval request is committed before the run waits, so it outlives the kernel.
@@ -31,39 +31,23 @@ STEP_ENDS = frozenset(
 NOT_RECORDED = frozenset({"text_delta"})
 
 
-class StoredConversation:
+class StoredConversation(InMemoryConversation):
     """A session's messages: kept in memory for the loop, queued for the store as they come."""
 
     def __init__(self, session_id: str, messages: list[Message], writer: StepWriter) -> None:
+        super().__init__(messages)
         self.session_id = session_id
         self.writer = writer
         self.run_id: str | None = None
-        self._messages = list(messages)
-
-    def messages(self) -> list[Message]:
-        return list(self._messages)
 
     def append(self, message: Message) -> None:
         seq = len(self._messages)
-        self._messages.append(message)
+        super().append(message)
+        row = [self.session_id, seq, self.run_id, message.get("role", "")]
         self.writer.add(
             "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                self.session_id,
-                seq,
-                self.run_id,
-                message.get("role", ""),
-                self.writer.as_json(message),
-                now(),
-            ],
+            [*row, self.writer.as_json(message), now()],
         )
-
-    def reset(self) -> None:
-        self._messages.clear()
-
-    @property
-    def turns(self) -> int:
-        return sum(1 for m in self._messages if m.get("role") == "user")
 
 
 class EventRecorder:

@@ -13,7 +13,7 @@ from typing import Any
 
 from agent_kernel.memory.audit import EventRow, insert_chained
 from agent_kernel.memory.store import Statement, Store, StoreBusyError
-from agent_kernel.redact import redact, secret_env_values
+from agent_kernel.redact import redact
 
 
 class StepWriter:
@@ -25,15 +25,12 @@ class StepWriter:
         self.flushes = 0
         self._warn = warn
         self._warned = False
-        self._secrets: list[str] = []
-
-    def refresh_secrets(self, key_env: str = "OPENAI_API_KEY") -> None:
-        """Read the secret values to redact once per run, not once per row."""
-        self._secrets = secret_env_values(key_env)
+        # The values to redact; the kernel's agent sets the run's secrets before it starts.
+        self.secrets: list[str] = []
 
     def as_json(self, value: Any) -> str:
         """JSON for a row, with secrets removed before anything reaches the file."""
-        return redact(json.dumps(value, default=str, ensure_ascii=False), self._secrets)
+        return redact(json.dumps(value, default=str, ensure_ascii=False), self.secrets)
 
     def add(self, sql: str, params: Sequence[Any]) -> None:
         self.pending.append((sql, params))

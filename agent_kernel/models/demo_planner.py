@@ -95,7 +95,7 @@ def current_turn(messages: list[dict[str, Any]]) -> Turn:
             calls[call["id"]] = (function["name"], arguments)
         if message.get("role") == "tool" and message.get("tool_call_id") in calls:
             name, arguments = calls[message["tool_call_id"]]
-            results.append((name, arguments, _unwrapped(str(message.get("content") or ""))))
+            results.append((name, arguments, spotlight.unwrap(str(message.get("content") or ""))))
     return Turn(request, results)
 
 
@@ -378,10 +378,3 @@ def _filter(columns: list[Column], group: Column, text: str) -> list[str]:
 def _table(text: str) -> list[tuple[str, str]]:
     rows = [ln for ln in text.splitlines() if ln.startswith("| ") and not set(ln) <= set("|- ")]
     return [tuple(c.strip() for c in ln.strip("|").split("|"))[:2] for ln in rows[1:]]  # type: ignore[misc]
-
-
-def _unwrapped(content: str) -> str:
-    """A tool result without its spotlighting lines (the text inside stays data)."""
-    if not spotlight.is_wrapped(content):
-        return content
-    return "\n".join(content.splitlines()[1:-1])

@@ -37,3 +37,10 @@ def is_wrapped(text: str | None) -> bool:
 def wrapped_sources(text: str) -> list[str]:
     """The sources of the blocks in `text`, in order (for saying what tainted a run)."""
     return [m.group(2) for m in _WRAPPED.finditer(text)]
+
+
+def unwrap(text: str) -> str:
+    """The text inside a wrapped block (still data), or `text` as it is when not wrapped."""
+    if not is_wrapped(text):
+        return text
+    return "\n".join(text.splitlines()[1:-1])

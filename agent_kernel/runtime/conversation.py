@@ -32,8 +32,8 @@ class Conversation(Protocol):
 class InMemoryConversation:
     """The conversation of one kernel; gone when the kernel restarts."""
 
-    def __init__(self) -> None:
-        self._messages: list[Message] = []
+    def __init__(self, messages: list[Message] | None = None) -> None:
+        self._messages: list[Message] = list(messages or [])
 
     def messages(self) -> list[Message]:
         return list(self._messages)

@@ -192,7 +192,7 @@ class KernelAgent:
         events: list[Event] = []
         secrets = secret_env_values(self.settings.api_key_env)
         bus = EventBus([self._renderer(chat_model, secrets), events.append, *self.observers])
-        self._record_into(bus, session, run_id)
+        self._record_into(bus, session, run_id, secrets)
         context = ToolContext(
             user_ns=self.user_ns,
             shell=self.shell,
@@ -279,11 +279,12 @@ class KernelAgent:
 
     def deny_recorded(self, approval_id: str, reason: str) -> RecordedApproval:
         memory = self.require_memory()
-        approval = ApprovalLog(memory.store).find(approval_id)
+        log = ApprovalLog(memory.store)
+        approval = log.find(approval_id)
         if approval is None:
             raise AgentError(f"no pending approval {approval_id!r}; %agent approvals lists them")
         decision = ApprovalDecision(False, user_name(), "magic", reason)
-        ApprovalLog(memory.store).record(approval, decision, memory.writer)
+        log.record(approval, decision, memory.writer)
         memory.answer_call(approval, f"Error: the user did not approve this call: {reason}")
         return approval
 
@@ -354,7 +355,9 @@ class KernelAgent:
             session, run_id, request, result.answer, trusted=not seen
         )
 
-    def _record_into(self, bus: EventBus, session: Session, run_id: str) -> None:
+    def _record_into(
+        self, bus: EventBus, session: Session, run_id: str, secrets: list[str]
+    ) -> None:
         """Stored sessions record every step of the run (an observer, like the renderer)."""
         from agent_kernel.memory.recording import EventRecorder, StoredConversation
 
@@ -362,5 +365,5 @@ class KernelAgent:
             return
         session.conversation.run_id = run_id
         writer = session.conversation.writer
-        writer.refresh_secrets(self.settings.api_key_env)
+        writer.secrets = secrets
         bus.subscribe(EventRecorder(writer, session.id))
