@@ -50,6 +50,11 @@ def test_a_plan_is_continued_in_another_session_after_a_restart(
     assert "A task is in progress" in system
     assert "☑ 1. [done] Load the penguins data (344 rows)" in system
     assert "☐ 2. [todo] Drop rows with missing sex" in system
+    # A later call in the same run sees the step the model just marked.
+    assert (
+        "☑ 2. [done] Drop rows with missing sex (333 rows)"
+        in server.requests[5].body["messages"][0]["content"]
+    )
     tasks = shell.run_line_magic("agent", "tasks")
     assert tasks.status.tolist() == ["done", "done", "done"]
     assert tasks.note.tolist() == ["344 rows", "333 rows", ""]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from agent_kernel.config import Agent, resolve_endpoint
 from agent_kernel.errors import AgentError
@@ -332,15 +332,23 @@ class KernelAgent:
         )
 
     def _task_plan(self, tools: ToolContext) -> str | None:
-        """The plan in progress for the context: this run's task, or the session's open one."""
+        """The plan in progress for the context: this run's task, or the session's open one.
+        Read from the store once per run and again only after a planning tool changed it
+        (they bump `plan_version`), not on every model call."""
         from agent_kernel.memory.tasks import TaskLog
 
         if tools.memory is None:
             return None
+        version = tools.state.get("plan_version", 0)
+        cached = tools.state.get("plan_text")
+        if cached is not None and cached[0] == version:
+            return cast("str | None", cached[1])
         log = TaskLog(tools.memory.store)
         task_id = tools.state.get("task_id")
         task = log.get(task_id) if task_id else log.latest_open(tools.session_id)
-        return task.render() if task is not None and task.next_step is not None else None
+        text = task.render() if task is not None and task.next_step is not None else None
+        tools.state["plan_text"] = (version, text)
+        return text
 
     def _index_turn(self, session: Session, run_id: str, request: str, result: RunResult) -> None:
         """A finished turn joins the index, so it can be recalled when it is no longer recent."""

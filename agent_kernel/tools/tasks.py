@@ -22,6 +22,11 @@ def _log(ctx: ToolContext) -> TaskLog:
     return TaskLog(ctx.memory.store)
 
 
+def _changed(ctx: ToolContext) -> None:
+    """Tell the context the plan changed, so the next model call reads it again."""
+    ctx.state["plan_version"] = ctx.state.get("plan_version", 0) + 1
+
+
 @tool(effects=(), trusted_output=True, register=False)
 def plan(title: str, steps: list[str], *, ctx: ToolContext) -> str:
     """Write down a plan for a task that takes several steps, so progress is kept and a later
@@ -36,6 +41,7 @@ def plan(title: str, steps: list[str], *, ctx: ToolContext) -> str:
         raise ToolError("a plan needs at least one step")
     task = _log(ctx).create(ctx.session_id, title, [s.strip() for s in steps])
     ctx.state["task_id"] = task.id
+    _changed(ctx)
     return f"Planned.\n{task.render()}"
 
 
@@ -66,4 +72,5 @@ def update_plan(
         task = log.update(task_id, step, status, note)
     except ValueError as exc:
         raise ToolError(str(exc)) from None
+    _changed(ctx)
     return task.render()
