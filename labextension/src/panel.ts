@@ -9,6 +9,7 @@ import { Widget } from '@lumino/widgets';
 
 import { IMemoryRow, ISessionRow, fetchRows } from './api';
 import { agentIcon } from './icons';
+import { element } from './dom';
 
 /** Reads one kind of row for a folder; the real one calls the server, tests pass their own. */
 export type RowFetcher = <T>(
@@ -17,19 +18,6 @@ export type RowFetcher = <T>(
 ) => Promise<T[]>;
 
 const REFRESH_DELAY_MS = 300; // a burst of finished cells reads the store once
-
-function element<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
 
 /** `just now`, `5 min ago`, `3 h ago`, else the date: how long ago the store saw it. */
 export function ago(iso: string | null | undefined, now: number = Date.now()): string {

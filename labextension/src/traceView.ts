@@ -7,6 +7,7 @@
  * style/base.css), so light and dark themes both apply.
  */
 
+import { element } from './dom';
 import {
   ITraceDocument,
   ITraceStep,
@@ -39,19 +40,6 @@ const KIND_ICONS: { [kind: string]: string } = {
     'M8 1a7 7 0 1 0 0 14A7 7 0 0 0 8 1zm-1 10.4L3.8 8.2l1.4-1.4L7 8.6l3.8-3.8 1.4 1.4z',
   other: 'M8 4a4 4 0 1 0 0 8 4 4 0 0 0 0-8z'
 };
-
-function element<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
 
 function kindIcon(kind: string): HTMLElement {
   const holder = element('span', 'jp-AgentTrace-kind');
