@@ -67,6 +67,7 @@ def run(
     policy: DecisionPoint | None = None,
     conversation: InMemoryConversation | None = None,
     max_result_chars: int = 8000,
+    verify: str = "off",
 ) -> tuple[RunResult, list[Event], InMemoryConversation]:
     events: list[Event] = []
     conversation = conversation or InMemoryConversation()
@@ -87,6 +88,7 @@ def run(
                 ToolContext(user_ns={}, max_result_chars=max_result_chars),
                 policy=policy,
                 max_steps=max_steps,
+                verify=verify,
             )
             return await loop.run(request)
         finally:
@@ -306,3 +308,32 @@ def test_tool_schemas_are_sent_once_per_step(server: ScriptedServer) -> None:
         },
     }
     assert json.loads(json.dumps(server.requests[0].body["tools"]))
+
+
+@tool(effects="read", runs_code=True, register=False)
+def evaluate_formula(formula: str) -> str:
+    """Evaluate a spreadsheet formula."""
+    return "42"
+
+
+@tool(effects="read", register=False)
+def run_report(name: str) -> str:
+    """Look up a report by name (despite its name, it runs nothing)."""
+    return "report text"
+
+
+@pytest.mark.parametrize(
+    "call, backed",
+    [
+        (ToolCall("evaluate_formula", {"formula": "=6*7"}), True),
+        (ToolCall("run_report", {"name": "q3"}), False),
+        (ToolCall("evaluate_formula", {"formula": 7}), False),  # invalid: nothing ran
+    ],
+)
+def test_code_ran_is_what_the_tool_declares_not_its_name(
+    server: ScriptedServer, call: ToolCall, backed: bool
+) -> None:
+    server.add(Reply(tool_calls=[call]), Reply(text="I ran it; all good."))
+    _, events, _ = run(server, tools=[evaluate_formula, run_report], verify="note")
+    (check,) = [e for e in events if e.kind == "verification"]
+    assert check.data["ok"] is backed, check.data

@@ -121,3 +121,35 @@ def test_verify_off_checks_nothing(shell: InteractiveShell, server: ScriptedServ
     server.add(Reply(text="Revenue grew 17%."))
     shell.run_cell("%%agent\nHow did revenue grow?")
     assert not [e for e in agent_of(shell).last_events if e.kind == "verification"]
+
+
+def test_the_demo_models_query_answers_pass_the_code_check(
+    shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An answer ending "The query I ran:" after a `sql` call is backed: a query is code."""
+    from palmerpenguins import load_penguins
+
+    shell.run_cell('%config Agent.model = "demo"')
+    shell.user_ns["penguins"] = load_penguins()
+    for request in (
+        "Which species has the heaviest penguins on average?",
+        "Which island has the most penguins?",
+    ):
+        shell.run_cell(f"%%agent\n{request}")
+        agent = agent_of(shell)
+        assert "The query I ran:" in agent.last_result.answer
+        (check,) = [e for e in agent.last_events if e.kind == "verification"]
+        assert check.data["ok"], check.data["findings"]
+    assert "it says code ran" not in capsys.readouterr().out
+
+
+def test_a_failed_query_is_not_code_that_ran(
+    shell: InteractiveShell, server: ScriptedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.add(
+        Reply(tool_calls=[ToolCall("sql", {"query": "SELECT nope FROM missing_table"})]),
+        Reply(text="I ran the query and it is done."),
+    )
+    shell.run_cell("%%agent\nRun it")
+    (check,) = [e for e in agent_of(shell).last_events if e.kind == "verification"]
+    assert [f["kind"] for f in check.data["findings"]] == ["code"]

@@ -253,7 +253,7 @@ class AgentLoop:
         limit = self.tool_context.max_result_chars - (0 if outcome.trusted else WRAPPER_CHARS)
         content, truncated = bound_text(outcome.content, limit, "ask for less")
         sent = content if outcome.trusted else spotlight.wrap(content, f"result of {call.name}")
-        if call.name == "run_python" and outcome.ok:
+        if tool is not None and tool.runs_code and outcome.ok:
             self._code_ran = True
         self.conversation.append({"role": "tool", "tool_call_id": call.id, "content": sent})
         self._emit(

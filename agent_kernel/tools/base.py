@@ -73,8 +73,12 @@ class Tool:
         description: str | None = None,
         effects: Iterable[Effect] = ("execute",),
         trusted_output: bool | None = None,
+        runs_code: bool = False,
     ) -> None:
         self.func = func
+        # True when a successful call means code ran (Python, a SQL query): the verifier
+        # then accepts "I ran ..." claims. Declared by the tool, never guessed from its name.
+        self.runs_code = runs_code
         # None: judged from each result (numbers are trusted, free text is not).
         self.trusted_output = trusted_output
         self.name = name or func.__name__
@@ -148,6 +152,7 @@ def tool(
     description: str | None = None,
     effects: Effect | Iterable[Effect] = ("execute",),
     trusted_output: bool | None = None,
+    runs_code: bool = False,
     register: bool = True,
 ) -> Any:
     """Turn a typed, docstringed function into a tool the agent can call.
@@ -157,6 +162,8 @@ def tool(
     ambiguous authorization fails closed. Registered tools show up in `%agent tools`.
     `trusted_output=False` marks what the tool returns as data that may carry instructions
     (file or web text); by default numbers are trusted and free text is not.
+    `runs_code=True` says a successful call ran code (a query, a script), so an answer that
+    says "I ran ..." is backed by it.
     """
     effect_list = (effects,) if isinstance(effects, str) else tuple(effects)
 
@@ -167,6 +174,7 @@ def tool(
             description=description,
             effects=effect_list,
             trusted_output=trusted_output,
+            runs_code=runs_code,
         )
         if register:
             from agent_kernel.tools.registry import default_registry

@@ -19,7 +19,7 @@ _run_counter = itertools.count(1)
 MAX_TRACEBACK_LINES = 25
 
 
-@tool(effects="execute", register=False)
+@tool(effects="execute", runs_code=True, register=False)
 async def run_python(code: str, ctx: ToolContext) -> ToolResult:
     """Run Python code in the user's live kernel and return what it printed, the value of
     its last expression, what it displayed, or the error with a short traceback.

@@ -63,7 +63,7 @@ class QueryResult:
         return bound_text("\n".join(lines), max_chars, "select fewer columns or rows")[0]
 
 
-@tool(effects="read", register=False)
+@tool(effects="read", runs_code=True, register=False)
 def sql(query: str, max_rows: int = DEFAULT_ROWS, *, ctx: ToolContext) -> ToolResult:
     """Run one read-only DuckDB SQL query over the user's dataframes and return the result
     as a table with its total row count and column types.
