@@ -181,6 +181,12 @@ def transform_agent_cell(lines: list[str]) -> list[str]:
     return [f"await __import__('agent_kernel.magics', fromlist=['run_agent_cell']).{call}\n"]
 
 
+# IPython's check_complete (terminal Enter, the kernel's is_complete) skips transforms marked
+# so: it must still see `%%agent` as a cell magic, complete only after a blank line, rather
+# than the one-line `await` this turns it into, which would submit the cell on its first Enter.
+transform_agent_cell.has_side_effects = True  # type: ignore[attr-defined]
+
+
 async def run_agent_line(line: str) -> Any:
     """What a transformed `%agent approve ID` cell awaits."""
     from IPython import get_ipython
