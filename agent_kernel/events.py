@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 EventKind = Literal[
@@ -58,6 +58,12 @@ class EventBus:
         self.observers.append(observer)
 
     def emit(self, event: Event) -> None:
+        from agent_kernel.text import clean_data
+
+        # Observers write to the store and the cell, which both need valid UTF-8.
+        data, replaced = clean_data(event.data)
+        if replaced:
+            event = replace(event, data=data)
         for observer in self.observers:
             try:
                 observer(event)

@@ -43,6 +43,7 @@ class StoredConversation(InMemoryConversation):
     def append(self, message: Message) -> None:
         seq = len(self._messages)
         super().append(message)
+        message = self._messages[-1]  # as the conversation keeps it: valid text
         row = [self.session_id, seq, self.run_id, message.get("role", "")]
         self.writer.add(
             "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
+from agent_kernel.text import clean_data
+
 if TYPE_CHECKING:
     from agent_kernel.models.base import ToolCallRequest
 
@@ -33,13 +35,15 @@ class InMemoryConversation:
     """The conversation of one kernel; gone when the kernel restarts."""
 
     def __init__(self, messages: list[Message] | None = None) -> None:
-        self._messages: list[Message] = list(messages or [])
+        # Messages recorded before text was cleaned on the way in are cleaned on the way back.
+        self._messages: list[Message] = [clean_data(m)[0] for m in messages or []]
 
     def messages(self) -> list[Message]:
         return list(self._messages)
 
     def append(self, message: Message) -> None:
-        self._messages.append(message)
+        # One message that cannot be encoded would fail every later model call of the session.
+        self._messages.append(clean_data(message)[0])
 
     def reset(self) -> None:
         self._messages.clear()

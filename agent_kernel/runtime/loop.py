@@ -31,6 +31,7 @@ from agent_kernel.redact import redact
 from agent_kernel.runtime.approval import ApprovalDecision, ApprovalRequest, Approver, edit_diff
 from agent_kernel.runtime.context import BuiltContext, ContextBuilder
 from agent_kernel.runtime.conversation import Conversation, Message
+from agent_kernel.text import clean_data, clean_text, replacement_note
 from agent_kernel.tools.base import Tool, ToolContext, ToolError, ToolResult, bound_text
 from agent_kernel.tools.registry import ToolRegistry
 
@@ -127,7 +128,7 @@ class AgentLoop:
                 if not reply.tool_calls:
                     if self._check(reply.text):
                         continue  # the finding went back to the model once (retry mode)
-                    result.status, result.answer = "answered", reply.text
+                    result.status, result.answer = "answered", clean_text(reply.text)[0]
                     break
                 pending[:] = reply.tool_calls
                 await self._run_calls(pending, {})
@@ -249,6 +250,7 @@ class AgentLoop:
                 ok=False,
                 summary=f"{type(exc).__name__}: {exc}",
             )
+        outcome = _valid_text(outcome)
         # The cap holds for what is sent, wrapper included.
         limit = self.tool_context.max_result_chars - (0 if outcome.trusted else WRAPPER_CHARS)
         content, truncated = bound_text(outcome.content, limit, "ask for less")
@@ -392,11 +394,22 @@ class AgentLoop:
         pending.clear()
 
 
+def _valid_text(outcome: ToolResult) -> ToolResult:
+    """The result with text that is not valid UTF-8 replaced, and a line saying so."""
+    content, replaced = clean_text(outcome.content)
+    if not replaced:
+        return outcome
+    outcome.content = f"{content}\n{replacement_note(replaced)}"
+    outcome.summary = clean_text(outcome.summary)[0]
+    return outcome
+
+
 def redact_messages(messages: list[Message], secrets: Sequence[str]) -> list[Message]:
-    """Messages with secrets removed from every text they carry."""
+    """Messages with secrets removed from every text they carry, as valid UTF-8 (whatever a
+    context section or an older record holds, the request can be encoded)."""
     cleaned = []
     for message in messages:
-        copy = dict(message)
+        copy = dict(clean_data(message)[0])
         if isinstance(copy.get("content"), str):
             copy["content"] = redact(copy["content"], secrets)
         if copy.get("tool_calls"):

@@ -110,7 +110,9 @@ def stream_chunks(
 def sse_event(data: dict[str, Any] | str) -> bytes:
     """One server-sent event line pair."""
     text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
-    return f"data: {text}\n\n".encode()
+    # A lone surrogate in a scripted reply goes out as JSON's `\udcff` escape, as a real
+    # server would send it; it cannot be UTF-8 itself.
+    return f"data: {text}\n\n".encode("utf-8", "backslashreplace")
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:

@@ -26,6 +26,11 @@ _NON_TEXT_TYPE = re.compile(
     r"|BOOLEAN|DATE|TIME.*|TIMESTAMP.*|INTERVAL)(\[\])?$"
 )
 _NAMES_HINT = "call list_variables or describe_dataframe to check table and column names"
+_INVALID_TEXT_HINT = (
+    "replace the invalid characters with run_python first, e.g. "
+    "`s.str.encode('utf-8', 'replace').str.decode('utf-8')` for a column, or the same on "
+    "`df.columns`; describe_dataframe reads it as it is"
+)
 
 
 @dataclass
@@ -101,6 +106,7 @@ def run_query(
         _check_read_only(con, query)
         frames = referenced_frames(query, namespace)
         for name, frame in frames.items():
+            _check_column_names(name, frame)
             con.register(name, frame)
         # After registering: from here on the query can reach nothing but those views.
         for setting in (
@@ -215,7 +221,22 @@ def _query_error(exc: Exception, namespace: Mapping[str, Any]) -> ToolError:
         )
     if isinstance(exc, (duckdb.CatalogException, duckdb.BinderException)):
         return ToolError(f"{message}; {_NAMES_HINT}")
+    if "cannot encode str as UTF-8" in message:
+        return ToolError(f"{message}; {_INVALID_TEXT_HINT}")
     return ToolError(message)
+
+
+def _check_column_names(name: str, frame: Any) -> None:
+    """DuckDB fails with `std::bad_cast` on a column name that is not valid UTF-8."""
+    from agent_kernel.text import is_valid
+
+    if frame_kind(frame) != "pandas":  # Arrow and polars hold valid UTF-8 by construction
+        return
+    if not all(is_valid(str(c)) for c in frame.columns):
+        raise ToolError(
+            f"column names of {name!r} are not valid UTF-8 (lone surrogates), which DuckDB "
+            f"cannot read; {_INVALID_TEXT_HINT}"
+        )
 
 
 def _one_line(exc: Exception) -> str:
