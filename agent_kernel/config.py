@@ -38,6 +38,14 @@ class Agent(Configurable):
         help="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1 (Ollama). "
         "Env: OPENAI_BASE_URL. Default: OpenAI.",
     ).tag(config=True)
+    server = Enum(
+        ("auto", "openai", "llamacpp", "ollama", "vllm", "lmstudio", "litellm"),
+        "auto",
+        help="The kind of server behind base_url, for what its Chat Completions dialect "
+        "accepts (null content, stream_options, tool_choice, strict). auto: detected from "
+        "/v1/models and response headers; a request the server refuses falls back once to "
+        "the conservative shape.",
+    ).tag(config=True)
     api_key_env = Unicode(
         "OPENAI_API_KEY",
         help="Name of the environment variable that holds the API key (never the key itself).",
@@ -47,7 +55,10 @@ class Agent(Configurable):
         None, allow_none=True, help="Sampling temperature; unset sends none (server default)."
     ).tag(config=True)
     request_timeout = Float(
-        120.0, help="Seconds to wait for the server on one request before retrying."
+        120.0,
+        help="Seconds to wait for the next useful part of an answer (text, a tool call or "
+        "the end); keep-alive comments do not count. A connection or first byte that takes "
+        "longer is retried; a stream that stalls ends the cell with one line.",
     ).tag(config=True)
     max_retries = Int(
         3, help="Retries on 429, 5xx, timeouts and dropped connections, with backoff."
@@ -164,6 +175,7 @@ def setting_sources(agent: Agent) -> list[tuple[str, str, str]]:
     )
     rows.append(("api_key_env", f"{key_var}: {key_state}", source("api_key_env")))
     for name in (
+        "server",
         "max_steps",
         "temperature",
         "request_timeout",

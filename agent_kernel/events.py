@@ -17,6 +17,7 @@ EventKind = Literal[
     "model_started",  # data: messages (count), tools (count)
     "text_delta",  # data: text
     "model_retry",  # data: reason, attempt, max_attempts, wait_seconds
+    "model_note",  # data: about ("fallback" | "text_tool_calls"), text
     "model_finished",  # data: text, tool_calls, usage, finish_reason, duration_ms
     "policy_decision",  # data: tool, call_id, decision, reason, source, rule, taint
     "approval_requested",  # data: approval_id, tool, call_id, arguments, reason, taint, timeout

@@ -14,6 +14,7 @@ class ToolCallRequest:
     id: str
     name: str
     arguments: str
+    from_text: bool = False  # read from the reply's text, not sent as a tool call
 
 
 @dataclass
@@ -67,7 +68,16 @@ class RetryNotice:
     wait_seconds: float
 
 
-StreamItem = TextDelta | RetryNotice | ModelReply
+@dataclass(frozen=True)
+class ModelNotice:
+    """Something the trace should say about this call that is not a failure: the request
+    shape was narrowed for this server, or tool calls were read from the reply's text."""
+
+    kind: str  # "fallback" | "text_tool_calls" | "dialect"
+    text: str
+
+
+StreamItem = TextDelta | RetryNotice | ModelNotice | ModelReply
 
 
 class ChatModel(Protocol):

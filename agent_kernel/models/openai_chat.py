@@ -1,21 +1,27 @@
 """Chat Completions over the `openai` client: streaming, tool calls, retries, clear failures.
 
-OpenAI, Azure, Ollama, vLLM, llama.cpp and LM Studio all speak this protocol, so one client
-serves them all. Retries are ours (the client's are off) so the user sees each one happen,
-and a stream cut midway is retried like a failed request.
+OpenAI, Azure, Ollama, vLLM, llama.cpp and LM Studio all speak this protocol, each in its own
+dialect (models/dialects.py): requests are shaped to the server, and a refused shape falls
+back once to the conservative one. Retries are ours (the client's are off) so the user sees
+each one happen; a stream cut midway is retried like a failed request, a request the server
+finds invalid is not. `timeout` bounds the wait for the next useful chunk (text, a tool call
+or the end), so a server that only sends keep-alive comments cannot hold a cell forever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from agent_kernel.config import Endpoint
 from agent_kernel.errors import AgentConfigError, ModelError
+from agent_kernel.models import server_errors
 from agent_kernel.models.base import (
+    ModelNotice,
     ModelReply,
     RetryNotice,
     StreamItem,
@@ -23,6 +29,9 @@ from agent_kernel.models.base import (
     ToolCallRequest,
     Usage,
 )
+from agent_kernel.models.clients import remember_dialect, remembered_dialect, shared_client
+from agent_kernel.models.dialects import DIALECTS, SERVER_NAMES, Dialect, detect
+from agent_kernel.models.text_calls import find_text_calls
 from agent_kernel.redact import redact
 
 MAX_RETRY_AFTER_SECONDS = 30.0
@@ -30,6 +39,10 @@ MAX_RETRY_AFTER_SECONDS = 30.0
 
 class StreamCutError(Exception):
     """The server ended the stream before saying it was finished."""
+
+
+class StreamStalledError(Exception):
+    """The stream stayed open but nothing useful arrived within the timeout."""
 
 
 class OpenAIChatModel:
@@ -43,32 +56,34 @@ class OpenAIChatModel:
         max_retries: int = 3,
         temperature: float | None = None,
         backoff_base: float = 0.5,
+        server: str = "auto",
+        context_tokens: int | None = None,
     ) -> None:
-        from openai import AsyncOpenAI
-
         self.endpoint = endpoint
         self.name = endpoint.model or ""
+        self.timeout = timeout
         self.max_retries = max(0, max_retries)
         self.temperature = temperature
         self.backoff_base = backoff_base
-        # Local servers accept any key, but the client insists on one.
-        self._client = AsyncOpenAI(
-            api_key=endpoint.api_key or "not-needed",
-            base_url=endpoint.base_url,
-            timeout=timeout,
-            max_retries=0,
-        )
+        self.server = server if server in SERVER_NAMES else "auto"
+        self.context_tokens = context_tokens
+        self.dialect: Dialect | None = None
+        self._listed: list[str] | None = None  # model ids, when /models was read to detect
+        self._sent_chars = 0
+        self._client = shared_client(endpoint, timeout)  # the kernel's, kept across cells
 
     async def aclose(self) -> None:
-        await self._client.close()
+        """Nothing to release: the client is the kernel's, reused by the next cell."""
 
     async def resolve_model(self) -> str:
         """Pick the server's only model when none was named (typical for a local server)."""
         if self.name:
             return self.name
         try:
-            page = await self._client.models.list()
-            names = sorted(m.id for m in page.data)
+            names = self._listed
+            if names is None:
+                page = await self._client.models.list()
+                names = sorted(m.id for m in page.data)
         except Exception as exc:
             raise ModelError(
                 f"could not list models at {self.endpoint.label}: {self._describe(exc)}. "
@@ -83,16 +98,42 @@ class OpenAIChatModel:
             f'({listing or "none"}). Choose one: %config Agent.model = "NAME"'
         )
 
+    async def dialect_in_use(self) -> Dialect:
+        """The server's dialect: the setting, what this kernel learnt, or detected once."""
+        if self.dialect is None:
+            base = self.endpoint.base_url
+            self.dialect = remembered_dialect(base, self.server) or await self._detect()
+            remember_dialect(base, self.server, self.dialect)
+        return self.dialect
+
+    async def _detect(self) -> Dialect:
+        if self.server != "auto":
+            return DIALECTS[self.server]
+        if self.endpoint.base_url is None:
+            return DIALECTS["openai"]
+        try:
+            raw = await self._client.models.with_raw_response.list()
+            page = raw.parse()
+        except Exception:
+            return DIALECTS["openai"]  # /models is optional; the chat reply's headers may tell
+        self._listed = sorted(m.id for m in page.data)
+        listing = [m.model_dump() for m in page.data]
+        return detect(self.endpoint.base_url, dict(raw.headers), listing)
+
     async def stream(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
     ) -> AsyncIterator[StreamItem]:
         attempts = self.max_retries + 1
-        for attempt in range(1, attempts + 1):
+        attempt = 1
+        while True:
             try:
                 async for item in self._stream_once(messages, tools):
                     yield item
                 return
             except Exception as exc:
+                if self._falls_back(exc):
+                    yield ModelNotice("fallback", self._fallback_note(exc))
+                    continue
                 retryable, wait = self._retry_plan(exc, attempt)
                 if not retryable:
                     raise self._final_error(exc, attempt) from None
@@ -102,13 +143,13 @@ class OpenAIChatModel:
                         f"({attempts} attempts; last: {self._describe(exc)}). Check that it "
                         "is up, or raise %config Agent.max_retries / Agent.request_timeout."
                     ) from None
-                yield RetryNotice(self._describe(exc), attempt + 1, attempts, wait)
+                attempt += 1
+                yield RetryNotice(self._describe(exc), attempt, attempts, wait)
                 await asyncio.sleep(wait)
 
-    async def _stream_once(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
-    ) -> AsyncIterator[StreamItem]:
-        model = await self.resolve_model()
+    def _request(
+        self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         request: dict[str, Any] = {
             "model": model,
             "messages": messages,
@@ -119,13 +160,24 @@ class OpenAIChatModel:
             request["tools"] = tools
         if self.temperature is not None:
             request["temperature"] = self.temperature
+        assert self.dialect is not None
+        return self.dialect.shape(request)
+
+    async def _stream_once(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+    ) -> AsyncIterator[StreamItem]:
         started = time.perf_counter()
+        dialect = await self.dialect_in_use()
+        model = await self.resolve_model()
+        request = self._request(model, messages, tools)
+        self._sent_chars = sum(len(str(m.get("content") or "")) for m in messages)
         stream = await self._post_streaming(request)
+        self._learn_from_headers(stream, dialect)
         reply = ModelReply(model=model)
         text_parts: list[str] = []
         calls: dict[int, dict[str, str]] = {}
         try:
-            async for chunk in stream:
+            async for chunk in _useful_within(stream, self.timeout, started):
                 if getattr(chunk, "usage", None):
                     reply.usage = Usage(
                         chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0
@@ -140,7 +192,7 @@ class OpenAIChatModel:
                     text_parts.append(delta.content)
                     yield TextDelta(delta.content)
                 for fragment in (delta.tool_calls if delta is not None else None) or []:
-                    _merge_tool_call(calls, fragment)
+                    merge_tool_call(calls, fragment)
                 if choice.finish_reason:
                     reply.finish_reason = choice.finish_reason
         finally:
@@ -153,7 +205,47 @@ class OpenAIChatModel:
             for i, c in sorted(calls.items())
             if c["name"]
         ]
+        notice = _calls_from_text(reply, tools)
+        if notice is not None:
+            yield notice
         yield reply
+
+    def _learn_from_headers(self, stream: Any, dialect: Dialect) -> None:
+        """A guessed dialect is corrected by what the chat reply's headers say (LiteLLM and
+        llama.cpp name themselves there)."""
+        if self.server != "auto" or dialect.name != "openai" or dialect.fallback:
+            return
+        response = getattr(stream, "response", None)
+        found = detect(self.endpoint.base_url, dict(getattr(response, "headers", {}) or {}))
+        if found.name != "openai":
+            self.dialect = found
+            remember_dialect(self.endpoint.base_url, self.server, found)
+
+    def _falls_back(self, exc: Exception) -> bool:
+        """True once per kernel and endpoint, when the server refused the request's shape:
+        the conservative shape is used from then on."""
+        import openai
+
+        dialect = self.dialect
+        if dialect is None or dialect.fallback or not isinstance(exc, openai.APIStatusError):
+            return False
+        message = server_errors.server_message(exc)
+        if server_errors.is_context_length(exc.status_code, message):
+            return False
+        if not server_errors.is_shape_refusal(exc.status_code, message) or _names_missing(message):
+            return False
+        self.dialect = dialect.conservative()
+        remember_dialect(self.endpoint.base_url, self.server, self.dialect)
+        return True
+
+    def _fallback_note(self, exc: Exception) -> str:
+        name = self.dialect.name if self.dialect else "openai"
+        return (
+            f"{self.endpoint.label} refused the request ({self._describe(exc)}); sending the "
+            f"conservative shape from now on in this kernel (content as text, no "
+            f"stream_options, tool_choice or strict). Dialect: {name}; "
+            f'%config Agent.server = "..." picks one.'
+        )
 
     async def _post_streaming(self, request: dict[str, Any]) -> Any:
         """POST the body as it is, through the client's generic `post`.
@@ -178,11 +270,16 @@ class OpenAIChatModel:
         """Whether `exc` is worth another try, and how long to wait first."""
         import openai
 
-        if isinstance(exc, (AgentConfigError, ModelError)):
+        if isinstance(exc, (AgentConfigError, ModelError, StreamStalledError)):
             return False, 0.0
         if isinstance(exc, openai.APIStatusError):
             if exc.status_code != 429 and exc.status_code < 500:
                 return False, 0.0
+            message = server_errors.server_message(exc)
+            if server_errors.is_validation(
+                exc.status_code, message
+            ) or server_errors.is_context_length(exc.status_code, message):
+                return False, 0.0  # the same request would be refused the same way
             retry_after = _retry_after_seconds(exc)
             if retry_after is not None:
                 return True, min(retry_after, MAX_RETRY_AFTER_SECONDS)
@@ -209,9 +306,43 @@ class OpenAIChatModel:
                 f"{where} has no model {self.name!r} or no /chat/completions route (404): "
                 f"{self._describe(exc)}. Check %config Agent.model and Agent.base_url."
             )
+        if isinstance(exc, StreamStalledError):
+            return ModelError(
+                f"{where} sent nothing useful (no text, tool call or end) for "
+                f"{self.timeout:g} s, though the connection stayed open; the model may be too "
+                "slow for this request here. Raise %config Agent.request_timeout "
+                f"(now {self.timeout:g}) or use a smaller model."
+            )
         if isinstance(exc, openai.APIStatusError):
-            return ModelError(f"{where} refused the request: {self._describe(exc)}")
+            return self._refusal(exc)
         return ModelError(f"calling {where} failed: {self._describe(exc)}")
+
+    def _refusal(self, exc: Any) -> ModelError:
+        """One line for a refused request: what was refused, the dialect, what to change."""
+        where = self.endpoint.label
+        message = server_errors.server_message(exc)
+        status = exc.status_code
+        if server_errors.is_context_length(status, message):
+            said, window = server_errors.tokens_in(message)
+            sent = said or max(1, self._sent_chars // 4)
+            of = f" of the model's {window}" if window else ""
+            budget = f" (now {self.context_tokens})" if self.context_tokens else ""
+            return ModelError(
+                f"{where} refused the request: too long for the model's context "
+                f"({'' if said else 'about '}{sent} tokens sent{of}). Lower "
+                f"%config Agent.context_tokens{budget} below the model's window, or start "
+                "a new session with %%agent --new."
+            )
+        label = self.dialect.label if self.dialect else "openai"
+        if server_errors.is_validation(status, message):
+            return ModelError(
+                f"{where} refused the request: HTTP {status}: "
+                f"{server_errors.short(redact(message, [self.endpoint.api_key]))} (not retried: "
+                f"the same request fails the same way). Dialect in use: {label}; if the server "
+                'is another kind, set %config Agent.server = "llamacpp", "ollama", "vllm", '
+                f'"lmstudio", "litellm" or "openai" (now {self.server!r}).'
+            )
+        return ModelError(f"{where} refused the request: {self._describe(exc)}")
 
     def _describe(self, exc: BaseException) -> str:
         """One line about a failure, with the key and other secrets removed."""
@@ -220,7 +351,7 @@ class OpenAIChatModel:
         if isinstance(exc, openai.APITimeoutError):
             text = "no answer within the request timeout"
         elif isinstance(exc, openai.APIStatusError):
-            message = _server_message(exc)
+            message = server_errors.short(server_errors.server_message(exc))
             text = f"HTTP {exc.status_code}" + (f": {message}" if message else "")
         elif isinstance(exc, openai.APIConnectionError):
             cause = exc.__cause__
@@ -233,17 +364,89 @@ class OpenAIChatModel:
         return redact(text, [self.endpoint.api_key])
 
 
-def _merge_tool_call(calls: dict[int, dict[str, str]], fragment: Any) -> None:
-    index = fragment.index if fragment.index is not None else len(calls)
-    entry = calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
-    if fragment.id:
-        entry["id"] = fragment.id
+def merge_tool_call(calls: dict[int, dict[str, str]], fragment: Any) -> None:
+    """Add one streamed tool-call fragment: by index, the id and name set once (servers
+    such as llama.cpp's repeat them in every fragment), the arguments appended."""
     function = fragment.function
-    if function is not None:
-        if function.name:
-            entry["name"] += function.name
-        if function.arguments:
-            entry["arguments"] += function.arguments
+    name = (function.name if function is not None else None) or ""
+    index = fragment.index
+    if index is None:  # servers that omit it send whole calls, or continue the last one
+        same = [i for i, c in calls.items() if fragment.id and c["id"] == fragment.id]
+        index = same[0] if same else (len(calls) if fragment.id or name else len(calls) - 1)
+        index = max(index, 0)
+    entry = calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
+    if fragment.id and not entry["id"]:
+        entry["id"] = fragment.id
+    if name and not entry["name"]:
+        entry["name"] = name
+    if function is not None and function.arguments:
+        entry["arguments"] += function.arguments
+
+
+async def _useful_within(stream: Any, timeout: float, started: float) -> AsyncIterator[Any]:
+    """The stream's chunks, raising StreamStalledError when `timeout` seconds pass without a
+    useful one (text, a tool call, a finish or usage): keep-alive comments and empty deltas
+    do not count, though each of them resets the HTTP read timeout."""
+    iterator = stream.__aiter__()
+    deadline = started + timeout
+    while True:
+        try:
+            chunk = await _next_within(iterator, max(0.0, deadline - time.perf_counter()))
+        except StopAsyncIteration:
+            return
+        except asyncio.TimeoutError:
+            raise StreamStalledError(f"nothing useful for {timeout:g} s") from None
+        if _is_useful(chunk):
+            deadline = time.perf_counter() + timeout
+        yield chunk
+
+
+async def _next_within(iterator: Any, seconds: float) -> Any:
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):  # no task per chunk, unlike wait_for
+            return await iterator.__anext__()
+    return await asyncio.wait_for(iterator.__anext__(), seconds)
+
+
+def _is_useful(chunk: Any) -> bool:
+    if getattr(chunk, "usage", None):
+        return True
+    for choice in chunk.choices or []:
+        delta = choice.delta
+        if choice.finish_reason or (
+            delta is not None and (delta.content or delta.tool_calls or _reasoning(delta))
+        ):
+            return True
+    return False
+
+
+def _reasoning(delta: Any) -> bool:
+    """Thinking models stream reasoning first (vLLM, llama.cpp: `reasoning_content`)."""
+    extra = getattr(delta, "model_extra", None) or {}
+    return bool(extra.get("reasoning_content") or extra.get("reasoning"))
+
+
+def _calls_from_text(reply: ModelReply, tools: list[dict[str, Any]]) -> ModelNotice | None:
+    """Tool calls the model wrote in its text become calls (only valid ones), said in the
+    trace; the text left around them stays the reply's text."""
+    if reply.tool_calls or not tools or not reply.text:
+        return None
+    import uuid
+
+    found = find_text_calls(reply.text, tools, "call_text_" + uuid.uuid4().hex[:8])
+    if found is None:
+        return None
+    reply.tool_calls, reply.text = found.calls, found.text
+    names = ", ".join(c.name for c in found.calls)
+    return ModelNotice(
+        "text_tool_calls", f"the model wrote its tool call(s) as text ({found.format}): {names}"
+    )
+
+
+def _names_missing(message: str) -> bool:
+    """A refusal about a missing model or route, which no request shape fixes."""
+    lowered = message.lower()
+    return "does not exist" in lowered or "not found" in lowered
 
 
 def _retry_after_seconds(exc: Any) -> float | None:
@@ -252,17 +455,6 @@ def _retry_after_seconds(exc: Any) -> float | None:
         return max(0.0, float(value)) if value is not None else None
     except (AttributeError, ValueError):
         return None
-
-
-def _server_message(exc: Any) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])
-        if isinstance(error, str):
-            return error
-    return str(getattr(exc, "message", "") or "")
 
 
 def _is_transport_error(exc: BaseException) -> bool:

@@ -49,6 +49,8 @@ def openai_model(settings: Agent, model_override: str | None) -> ChatModel:
         timeout=settings.request_timeout,
         max_retries=settings.max_retries,
         temperature=settings.temperature,
+        server=settings.server,
+        context_tokens=settings.context_tokens,
     )
 
 

@@ -19,6 +19,7 @@ from agent_kernel.errors import AgentError
 from agent_kernel.events import Event, EventBus, EventKind, new_id
 from agent_kernel.models.base import (
     ChatModel,
+    ModelNotice,
     ModelReply,
     RetryNotice,
     TextDelta,
@@ -186,6 +187,8 @@ class AgentLoop:
         async for item in self.model.stream(messages, schemas):
             if isinstance(item, TextDelta):
                 self._emit("text_delta", text=item.text)
+            elif isinstance(item, ModelNotice):
+                self._emit("model_note", about=item.kind, text=item.text)
             elif isinstance(item, RetryNotice):
                 self._emit(
                     "model_retry",
@@ -206,7 +209,9 @@ class AgentLoop:
             "model_finished",
             text=reply.text,
             tool_calls=[
-                {"id": c.id, "name": c.name, "arguments": c.arguments} for c in reply.tool_calls
+                {"id": c.id, "name": c.name, "arguments": c.arguments}
+                | ({"from_text": True} if c.from_text else {})
+                for c in reply.tool_calls
             ],
             usage=(
                 {

@@ -84,6 +84,13 @@ class TextRenderer:
             flush=True,
         )
 
+    def _on_model_note(self, data: dict[str, Any]) -> None:
+        if self._text:
+            sys.stdout.write("\n")
+        self._text = []
+        self._printed = 0
+        print(f"Note: {data['text']}", flush=True)
+
     def _on_model_finished(self, data: dict[str, Any]) -> None:
         self.model_label = data.get("model") or self.model_label
         if self._text:

@@ -96,6 +96,11 @@ class _Builder:
             self.open_model["retries"] = self.open_model.get("retries", 0) + 1
             self.open_model["summary"] = f"retrying: {data.get('reason', '')}"
 
+    def _on_model_note(self, event: Event, data: dict[str, Any]) -> None:
+        """A narrowed request shape or tool calls read from text: said on the model's row."""
+        if self.open_model is not None:
+            self.open_model.setdefault("notes", []).append(str(data.get("text", "")))
+
     def _on_model_finished(self, event: Event, data: dict[str, Any]) -> None:
         step = self.open_model or self._step("model", data.get("model") or "model")
         self.open_model = None
@@ -114,6 +119,9 @@ class _Builder:
             cost_usd=cost_usd(model, tokens_in, tokens_out, self.prices) if usage else None,
             summary=_calls_summary(calls) if calls else "answered",
         )
+        notes = step.pop("notes", None)
+        if notes:  # a narrowed request shape, tool calls read from text: the row says so
+            step["summary"] += " · " + " · ".join(notes)
         if data.get("text"):
             step["text"] = _bounded(data["text"])
 
@@ -226,7 +234,9 @@ def approval_summary(data: dict[str, Any]) -> str:
 
 
 def _calls_summary(calls: list[dict[str, Any]]) -> str:
-    names = ", ".join(c.get("name", "?") for c in calls)
+    names = ", ".join(
+        c.get("name", "?") + (" (written as text)" if c.get("from_text") else "") for c in calls
+    )
     return f"{len(calls)} tool call{'s' if len(calls) != 1 else ''}: {names}"
 
 
