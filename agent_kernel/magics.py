@@ -111,7 +111,7 @@ def _drive(coroutine: Any) -> Any:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coroutine)
+        return asyncio.run(_then_close_clients(coroutine))
     # A loop already runs in this thread (a kernel where the cell was not transformed):
     # continue as a task on it; the run's output still goes to this cell.
     task = asyncio.ensure_future(coroutine)
@@ -119,6 +119,16 @@ def _drive(coroutine: Any) -> Any:
     task.add_done_callback(_background_tasks.discard)
     print("(the agent continues in the background; its output appears in this cell)")
     return None
+
+
+async def _then_close_clients(coroutine: Any) -> Any:
+    """The run, then its loop's model clients closed: `asyncio.run` discards the loop."""
+    from agent_kernel.models.clients import close_loop_clients
+
+    try:
+        return await coroutine
+    finally:
+        await close_loop_clients()
 
 
 async def _run(agent: KernelAgent, options: argparse.Namespace, body: str) -> None:

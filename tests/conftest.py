@@ -21,6 +21,17 @@ def server() -> Iterator[ScriptedServer]:
 
 
 @pytest.fixture(autouse=True)
+def fresh_model_clients() -> Iterator[None]:
+    """What a kernel learnt about an endpoint (its client, its dialect) stays in the test
+    that learnt it: a later server may get the same port."""
+    from agent_kernel.models import clients
+
+    clients.forget_all()
+    yield
+    clients.forget_all()
+
+
+@pytest.fixture(autouse=True)
 def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test works in a fresh project folder, so `.agent/` stores never leak between tests
     (or into the checkout), and user memory goes to a fresh Jupyter data dir."""

@@ -75,6 +75,16 @@ def forget_all() -> None:
     _dialects.clear()
 
 
+async def close_loop_clients() -> None:
+    """Close the clients of the running loop, before a short-lived loop (`asyncio.run`)
+    ends: their connections cannot outlive it."""
+    loop = _running_loop()
+    for slot, entry in list(_clients.items()):
+        if entry.loop is loop:
+            del _clients[slot]
+            await entry.client.close()
+
+
 def _fingerprint(secret: str) -> str:
     # The key itself is never kept in a dict that a debugger or a repr might show.
     return hashlib.sha256(secret.encode()).hexdigest()[:16]

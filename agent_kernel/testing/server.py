@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from agent_kernel.testing.dialects import DIALECTS, ServerDialect, refusal
 from agent_kernel.testing.script import RecordedRequest, Reply, ScriptItem
 from agent_kernel.testing.wire import completion, error_body, sse_event, stream_chunks
 
@@ -48,6 +49,12 @@ class ScriptedServer:
     a model that produces tokens at a finite rate does. Every piece of streamed text is kept
     in `sent_text` with the time it was sent, and appended as a JSON line to `text_log` when
     one is given (for a test in another process, such as a browser test).
+
+    `dialect` makes it speak as another kind of server does (testing/dialects.py: "llamacpp",
+    "ollama", "vllm", "lmstudio", "litellm"): its `/v1/models` owner and headers, how it
+    streams tool calls, which request shapes it refuses and how its errors look. A refused
+    request is recorded but uses no reply of the script. `keepalive` (seconds) overrides how
+    often a waiting reply sends `: ping` comments; None sends none unless the dialect does.
     """
 
     def __init__(
@@ -59,7 +66,13 @@ class ScriptedServer:
         models: Iterable[str] = DEFAULT_MODELS,
         chunk_delay: float = 0.0,
         text_log: str | Path | None = None,
+        dialect: str = "openai",
+        keepalive: float | None = None,
     ) -> None:
+        if dialect not in DIALECTS:
+            raise ValueError(f"unknown dialect {dialect!r}; use one of {', '.join(DIALECTS)}")
+        self.dialect: ServerDialect = DIALECTS[dialect]
+        self.keepalive = keepalive if keepalive is not None else self.dialect.keepalive
         self.models = list(models)
         self.chunk_delay = chunk_delay
         self.text_log = Path(text_log) if text_log is not None else None
@@ -123,9 +136,12 @@ class ScriptedServer:
 
     def _next(self, request: RecordedRequest) -> tuple[int, Reply]:
         """The request's number (1 for the first) and the reply the script has for it."""
+        refused = refusal(self.dialect, request.body)
         with self._lock:
             self.requests.append(request)
             number = len(self.requests)
+            if refused is not None:  # the server's own validation: the model never saw it
+                return number, Reply.error(*refused)
             item = self._script.popleft() if self._script else None
         if item is None:
             return number, Reply.error(
@@ -175,23 +191,23 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path.rstrip("/").endswith("/models"):
             models = self.server.scripted.models
-            data = [
-                {"id": m, "object": "model", "created": 0, "owned_by": "scripted"} for m in models
-            ]
+            owner = self.server.scripted.dialect.owned_by
+            data = [{"id": m, "object": "model", "created": 0, "owned_by": owner} for m in models]
             self._send_json(200, {"object": "list", "data": data})
         else:
-            self._send_json(404, error_body(404, f"no route GET {self.path}"))
+            self._send_json(404, error_body(404, f"no route GET {self.path}", self._dialect()))
 
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
         if not self.path.rstrip("/").endswith("/chat/completions"):
-            self._send_json(404, error_body(404, f"no route POST {self.path}"))
+            self._send_json(404, error_body(404, f"no route POST {self.path}", self._dialect()))
             return
         try:
             body = json.loads(raw or b"{}")
         except json.JSONDecodeError as exc:
-            self._send_json(400, error_body(400, f"the request body is not JSON: {exc}"))
+            message = f"the request body is not JSON: {exc}"
+            self._send_json(400, error_body(400, message, self._dialect()))
             return
         started = time.perf_counter()
         scripted = self.server.scripted
@@ -209,28 +225,60 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- answers ----------------------------------------------------------------------------
     def _answer(self, reply: Reply, body: dict[str, Any]) -> None:
-        if reply.delay and not self.server.scripted._wait(reply.delay):
+        scripted = self.server.scripted
+        streamed = bool(body.get("stream")) and not reply.is_error
+        if streamed and scripted.keepalive:
+            # As sse_starlette does: headers at once, then `: ping` while the model works.
+            self._start_stream()
+            if not self._ping_for(reply.delay, scripted.keepalive):
+                return
+        elif reply.delay and not scripted._wait(reply.delay):
             self.close_connection = True
             return
         if reply.is_error:
             headers = {}
             if reply.retry_after is not None:
                 headers["Retry-After"] = f"{reply.retry_after:g}"
-            self._send_json(reply.status, error_body(reply.status, reply.error_message), headers)
+            error = error_body(reply.status, reply.error_message, scripted.dialect)
+            self._send_json(reply.status, error, headers)
             return
         model = str(body.get("model") or "scripted-model")
         completion_id = "chatcmpl-" + uuid.uuid4().hex[:24]
-        if not body.get("stream"):
+        if not streamed:
             self._send_json(200, completion(reply, model, completion_id))
             return
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        if not scripted.keepalive:
+            self._start_stream()
+        self._stream(reply, model, completion_id, body)
+
+    def _start_stream(self) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
+        self._dialect_headers()
         self.end_headers()
+
+    def _ping_for(self, seconds: float, every: float) -> bool:
+        """Send keep-alive comments for `seconds`; False if the server stopped meanwhile."""
         scripted = self.server.scripted
-        for sent, chunk in enumerate(stream_chunks(reply, model, completion_id, include_usage)):
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if not scripted._wait(min(every, left)):
+                self._drop_connection()
+                return False
+            self._write_chunk(f": ping - {time.strftime('%Y-%m-%d %H:%M:%S')}\r\n\r\n".encode())
+        return True
+
+    def _dialect_headers(self) -> None:
+        for name, value in self.server.scripted.dialect.headers.items():
+            self.send_header(name, value)
+
+    def _stream(self, reply: Reply, model: str, completion_id: str, body: dict[str, Any]) -> None:
+        scripted = self.server.scripted
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        chunks = stream_chunks(reply, model, completion_id, include_usage, scripted.dialect)
+        for sent, chunk in enumerate(chunks):
             if reply.cut_after is not None and sent >= reply.cut_after:
                 self._drop_connection()
                 return
@@ -243,6 +291,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._write_chunk(sse_event(chunk))
         self._write_chunk(sse_event("[DONE]"))
         self.wfile.write(b"0\r\n\r\n")
+
+    def _dialect(self) -> ServerDialect:
+        return self.server.scripted.dialect
 
     def _write_chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
@@ -261,6 +312,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        self._dialect_headers()
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()

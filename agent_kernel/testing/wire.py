@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from agent_kernel.testing.dialects import DIALECTS, ServerDialect
 from agent_kernel.testing.script import Reply
 
 
@@ -67,9 +68,14 @@ def completion(reply: Reply, model: str, completion_id: str) -> dict[str, Any]:
 
 
 def stream_chunks(
-    reply: Reply, model: str, completion_id: str, include_usage: bool
+    reply: Reply,
+    model: str,
+    completion_id: str,
+    include_usage: bool,
+    dialect: ServerDialect = DIALECTS["openai"],
 ) -> Iterator[dict[str, Any]]:
-    """The `chat.completion.chunk` objects of a streamed reply, in order."""
+    """The `chat.completion.chunk` objects of a streamed reply, in order, as `dialect`'s
+    server sends them."""
     created = int(time.time())
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
@@ -84,19 +90,10 @@ def stream_chunks(
     yield chunk({"role": "assistant", "content": ""})
     for piece in _pieces(reply.text, reply.chunk_chars):
         yield chunk({"content": piece})
-    for index, call in enumerate(reply.tool_calls):
-        head = {
-            "index": index,
-            "id": _call_id(reply, index, completion_id),
-            "type": "function",
-            "function": {"name": call.name, "arguments": ""},
-        }
-        yield chunk({"tool_calls": [head]})
-        for piece in _pieces(call.arguments_json(), reply.chunk_chars):
-            yield chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+    yield from _tool_call_chunks(reply, completion_id, dialect, chunk)
     yield chunk({}, _finish_reason(reply))
     usage = _usage(reply)
-    if include_usage and usage is not None:
+    if include_usage and dialect.usage_chunk and usage is not None:
         yield {
             "id": completion_id,
             "object": "chat.completion.chunk",
@@ -107,6 +104,34 @@ def stream_chunks(
         }
 
 
+def _tool_call_chunks(
+    reply: Reply, completion_id: str, dialect: ServerDialect, chunk: Any
+) -> Iterator[dict[str, Any]]:
+    """OpenAI: id and name once, then argument pieces. llama-cpp-python: id and name again
+    in every piece, beside "content": null. Ollama: each call whole in one delta."""
+    for index, call in enumerate(reply.tool_calls):
+        head = {
+            "index": index,
+            "id": _call_id(reply, index, completion_id),
+            "type": "function",
+            "function": {"name": call.name, "arguments": ""},
+        }
+        if dialect.whole_calls:
+            head["function"]["arguments"] = call.arguments_json()
+            yield chunk({"tool_calls": [head]})
+            continue
+        if not dialect.repeat_call_head:
+            yield chunk({"tool_calls": [head]})
+        for piece in _pieces(call.arguments_json(), reply.chunk_chars):
+            fragment: dict[str, Any] = {"index": index, "function": {"arguments": piece}}
+            if dialect.repeat_call_head:
+                fragment = {**head, "function": {"name": call.name, "arguments": piece}}
+            delta: dict[str, Any] = {"tool_calls": [fragment]}
+            if dialect.null_content_delta:
+                delta = {"role": None, "content": None, **delta}
+            yield chunk(delta)
+
+
 def sse_event(data: dict[str, Any] | str) -> bytes:
     """One server-sent event line pair."""
     text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
@@ -115,12 +140,8 @@ def sse_event(data: dict[str, Any] | str) -> bytes:
     return f"data: {text}\n\n".encode("utf-8", "backslashreplace")
 
 
-def error_body(status: int, message: str) -> dict[str, Any]:
-    """An error object shaped like OpenAI's, which the `openai` client parses."""
-    kind = {
-        400: "invalid_request_error",
-        401: "authentication_error",
-        404: "not_found_error",
-        429: "rate_limit_error",
-    }.get(status, "server_error")
-    return {"error": {"message": message, "type": kind, "param": None, "code": None}}
+def error_body(
+    status: int, message: str, dialect: ServerDialect = DIALECTS["openai"]
+) -> dict[str, Any]:
+    """An error object shaped as `dialect`'s server shapes it (OpenAI's by default)."""
+    return dialect.error(status, message)
