@@ -110,14 +110,14 @@ def _tool_call_chunks(
     """OpenAI: id and name once, then argument pieces. llama-cpp-python: id and name again
     in every piece, beside "content": null. Ollama: each call whole in one delta."""
     for index, call in enumerate(reply.tool_calls):
-        head = {
+        whole = call.arguments_json() if dialect.whole_calls else ""
+        head: dict[str, Any] = {
             "index": index,
             "id": _call_id(reply, index, completion_id),
             "type": "function",
-            "function": {"name": call.name, "arguments": ""},
+            "function": {"name": call.name, "arguments": whole},
         }
         if dialect.whole_calls:
-            head["function"]["arguments"] = call.arguments_json()
             yield chunk({"tool_calls": [head]})
             continue
         if not dialect.repeat_call_head:
