@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from traitlets import Dict, Enum, Float, Int, Unicode
+from traitlets import Dict, Enum, Float, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
 from agent_kernel.errors import AgentConfigError
@@ -102,6 +102,31 @@ class Agent(Configurable):
         help="Folder for the project's memory (sessions, events, memories). "
         "Default: .agent/ beside the notebook.",
     ).tag(config=True)
+    chroma_url = Unicode(
+        "",
+        help="A Chroma server for the project's memory and learned files, shared by a team "
+        '(e.g. "http://host:8000"; also AGENT_KERNEL_CHROMA_URL). Default: the embedded '
+        ".agent/chroma/ folder.",
+    ).tag(config=True)
+    chroma_headers_env = Unicode(
+        "",
+        help="Name of an environment variable holding the Chroma server's request headers "
+        '(JSON, or one "Name: value" line), e.g. for auth. The value is never stored.',
+    ).tag(config=True)
+    project_name = Unicode(
+        "",
+        help="The project's name on a Chroma server (its collections are named from it). "
+        "Default: the project folder's name.",
+    ).tag(config=True)
+
+    @validate("chroma_url")
+    def _check_chroma_url(self, proposal: dict) -> str:
+        url = str(proposal["value"]).strip()
+        if url and not url.startswith(("http://", "https://")):
+            raise TraitError(
+                f'Agent.chroma_url must be an http(s) URL such as "http://host:8000", not {url!r}'
+            )
+        return url
 
 
 @dataclass(frozen=True)

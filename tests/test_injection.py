@@ -76,7 +76,7 @@ def test_a_turn_answered_with_untrusted_data_in_view_is_recalled_as_data(
         Reply(text="Earlier we looked at the ticket notes."),
     )
     shell.run_cell("%%agent\nWhat do the support ticket notes say?")
-    agent_of(shell)._indexing.result(timeout=60)  # indexing runs on a worker thread
+    assert agent_of(shell).require_memory().wait_indexed(60)  # the memory worker indexes it
     shell.run_cell("%%agent --new\nRemind me what the support ticket notes said.")
     system = server.requests[2].body["messages"][0]["content"]
     assert "Earlier in this project" in system

@@ -56,16 +56,37 @@ def remember_command(agent: KernelAgent, args: list[str]) -> None:
     print(f"Remembered {where} as {memory_id}.")
 
 
-MEMORY_USAGE = "%agent memory [--all] [--user]"
+MEMORY_USAGE = "%agent memory [--all] [--user] [--reindex] [--sync] [--wait]"
 
 
-@command("memory", MEMORY_USAGE, "what the agent remembers (--all: with replaced and forgotten)")
+@command(
+    "memory",
+    MEMORY_USAGE,
+    "what the agent remembers (--all: with replaced and forgotten; --reindex: rebuild the "
+    "search index from the store; --sync: copy local memories to the Chroma server; --wait: "
+    "until indexing is done)",
+)
 def memory_command(agent: KernelAgent, args: list[str]) -> Any:
     parser = CommandParser(MEMORY_USAGE, prog="%agent memory")
     parser.add_argument("--all", action="store_true")
     parser.add_argument("--user", action="store_true")
+    parser.add_argument("--reindex", action="store_true")
+    parser.add_argument("--sync", action="store_true")
+    parser.add_argument("--wait", action="store_true")
     options = parser.parse_args(args)
-    bank = agent.require_memory().bank("user" if options.user else "project")
+    memory = agent.require_memory()
+    if options.reindex or options.sync or options.wait:
+        if options.reindex:
+            print(memory.reindex())
+        if options.sync:
+            print(memory.sync_to_server())
+        if options.wait:
+            done = memory.wait_indexed()
+            print("Everything is indexed." if done else "Indexing is still running.")
+        for problem in memory.problems():
+            print(f"Note: {problem}")
+        return None
+    bank = memory.bank("user" if options.user else "project")
     return bank.table(history=options.all)
 
 
@@ -83,7 +104,10 @@ def learn_command(agent: KernelAgent, args: list[str]) -> None:
     if len(args) != 1:
         raise UsageError('usage: %agent learn PATH_OR_GLOB, e.g. %agent learn "docs/**/*.md"')
     report = agent.require_memory().learn(args[0])
-    print(f"{report.summary().capitalize()}. The agent can search them with search_project.")
+    print(
+        f"{report.summary().capitalize()}. The agent can search them with search_project "
+        "(by exact names now, by meaning once the background indexing is done)."
+    )
 
 
 @command("context", "%agent context", "what the last model call was sent, section by section")

@@ -1,8 +1,9 @@
 """Long-lived memories (facts, decisions, preferences) of a project or of a person.
 
 Rows in the store are the history: nothing is deleted, a replaced memory points at its
-replacement and a forgotten one keeps its text with a date. The vector index holds only what
-is current, so recall never returns a superseded or forgotten memory.
+replacement and a forgotten one keeps its text with a date. The index (`memory/index.py`) holds
+only what is current, so recall never returns a superseded or forgotten memory; it can be
+rebuilt from these rows (`rebuild_rows`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Any, Literal
 
 from agent_kernel.errors import AgentError
 from agent_kernel.events import new_id
+from agent_kernel.memory.index import MemoryIndex
 from agent_kernel.memory.sessions import now
 from agent_kernel.memory.store import Store
-from agent_kernel.memory.vectors import Hit, Metadata, VectorIndex
+from agent_kernel.memory.vectors import Hit, Metadata
 
 Kind = Literal["fact", "decision", "preference"]
 Scope = Literal["project", "user"]
@@ -51,7 +53,7 @@ class Recalled:
 class MemoryBank:
     """The memories of one scope: rows in `store`, current ones in `index`."""
 
-    def __init__(self, store: Store, index: VectorIndex, scope: Scope) -> None:
+    def __init__(self, store: Store, index: MemoryIndex, scope: Scope) -> None:
         self.store = store
         self.index = index
         self.scope = scope
@@ -94,24 +96,40 @@ class MemoryBank:
             )
         self.store.write(statements)
         meta: Metadata = {"kind": kind, "scope": self.scope, "trust": trust, "source": source}
-        self.index.upsert(COLLECTION, [memory_id], [text], [meta])
+        self.index.put(COLLECTION, [memory_id], [text], [meta])
         if replaces:
-            self.index.delete(COLLECTION, ids=[replaces])
+            self.index.remove(COLLECTION, [replaces])
         return memory_id
 
     def forget(self, memory_id: str) -> str:
         """Take a memory out of recall; its row stays, dated. Returns its text."""
         text = self._current(memory_id)
         self.store.write([("UPDATE memories SET forgotten = ? WHERE id = ?", [now(), memory_id])])
-        self.index.delete(COLLECTION, ids=[memory_id])
+        self.index.remove(COLLECTION, [memory_id])
         return text
 
     def owns(self, memory_id: str) -> bool:
         return bool(self.store.query("SELECT 1 FROM memories WHERE id = ?", [memory_id]))
 
-    def recall(self, query: str, k: int = 5) -> list[Recalled]:
-        """Current memories for `query`: close in meaning, or containing its exact terms."""
-        return search(self.index, COLLECTION, query, k)
+    def recall(self, query: str, k: int = 5, *, wait: float = 60.0) -> list[Recalled]:
+        """Current memories for `query`: close in meaning, or containing its exact terms.
+        Meaning needs the worker; `wait` bounds how long to wait for it (0: not at all)."""
+        if wait > 0:
+            self.index.wait_indexed(COLLECTION, wait)
+        return search(self.index, COLLECTION, query, k, wait=wait)
+
+    def rebuild_rows(self) -> int:
+        """Put every current memory of the store back into the index; returns how many."""
+        rows = self.store.query(
+            "SELECT id, kind, text, source, trust FROM memories "
+            "WHERE superseded_by IS NULL AND forgotten IS NULL"
+        )
+        metas: list[Metadata] = [
+            {"kind": kind, "scope": self.scope, "trust": trust, "source": source}
+            for _, kind, _, source, trust in rows
+        ]
+        self.index.put(COLLECTION, [r[0] for r in rows], [r[2] for r in rows], metas)
+        return len(rows)
 
     def table(self, *, history: bool = False) -> Any:
         """The memories as a DataFrame: current ones, or every one with what became of it."""
@@ -136,10 +154,14 @@ class MemoryBank:
         return str(text)
 
 
-def search(index: VectorIndex, collection: str, query: str, k: int) -> list[Recalled]:
+def search(
+    index: MemoryIndex, collection: str, query: str, k: int, *, wait: float = 0.0
+) -> list[Recalled]:
     """Entries of `collection` close in meaning to `query` or containing its exact terms."""
     semantic = [
-        h for h in index.similar(collection, query, k * 2) if h.similarity >= MIN_SIMILARITY
+        h
+        for h in index.similar(collection, query, k * 2, wait=wait)
+        if h.similarity >= MIN_SIMILARITY
     ]
     exact = [h for term in exact_terms(query) for h in index.containing(collection, term, k)]
     return fuse(semantic, exact, k)

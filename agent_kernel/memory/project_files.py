@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent_kernel.errors import AgentError
+from agent_kernel.memory.index import MemoryIndex
 from agent_kernel.memory.sessions import now
 from agent_kernel.memory.store import Store
-from agent_kernel.memory.vectors import Metadata, VectorIndex
+from agent_kernel.memory.vectors import Metadata
 
 COLLECTION = "files"
 TEXT_SUFFIXES = {".md", ".markdown", ".txt", ".rst", ".py"}
@@ -70,7 +71,7 @@ class LearnReport:
         return ", ".join(parts)
 
 
-def learn(project_dir: Path, pattern: str, store: Store, index: VectorIndex) -> LearnReport:
+def learn(project_dir: Path, pattern: str, store: Store, index: MemoryIndex) -> LearnReport:
     """Index the files `pattern` names (a path, a folder or a glob) under `project_dir`."""
     report = LearnReport()
     files = matching_files(project_dir, pattern)
@@ -109,7 +110,7 @@ def learn(project_dir: Path, pattern: str, store: Store, index: VectorIndex) -> 
             and relative not in present
             and not (project_dir / relative).exists()
         ):
-            index.delete(COLLECTION, where={"path": relative})
+            index.remove_where(COLLECTION, "path", relative)
             store.write([("DELETE FROM project_files WHERE path = ?", [relative])])
             report.removed.append(relative)
     return report
@@ -264,8 +265,10 @@ def _data_schema(path: Path) -> Chunk:
     return Chunk(text, "schema")
 
 
-def _replace_chunks(index: VectorIndex, relative: str, chunks: list[Chunk]) -> None:
-    index.delete(COLLECTION, where={"path": relative})
+def _replace_chunks(index: MemoryIndex, relative: str, chunks: list[Chunk]) -> None:
+    """The file's chunks replace its old ones: searchable by exact terms at once, by meaning
+    once the worker has embedded them."""
+    old = set(index.terms.ids_where(COLLECTION, "path", relative))
     ids = [f"{relative}#{i}" for i in range(len(chunks))]
     # The file name goes into the text too, so a search for `sales.csv` finds its chunks.
     texts = [f"[{relative}, {chunk.where}]\n{chunk.text}" for chunk in chunks]
@@ -279,7 +282,8 @@ def _replace_chunks(index: VectorIndex, relative: str, chunks: list[Chunk]) -> N
         }
         for chunk in chunks
     ]
-    index.upsert(COLLECTION, ids, texts, metas)
+    index.remove(COLLECTION, sorted(old - set(ids)))
+    index.put(COLLECTION, ids, texts, metas)
 
 
 def _scope_prefix(project_dir: Path, pattern: str) -> str:

@@ -1,4 +1,13 @@
-"""The project's Chroma directory, shared by every kernel of the project.
+"""The project's Chroma index: a local directory shared by the project's kernels, or a server.
+
+Only the memory worker process (`memory/worker.py`) opens it, so a kernel never imports
+chromadb or holds the embedding model. Vectors are computed by the worker with the offline
+embedding and handed to Chroma, which never embeds anything itself (a server needs no
+embedding function). Queries ask for `k` results without counting the collection first.
+
+A Chroma server (`Location.url`) keeps one collection per project and kind, named from the
+project (`Agent.project_name` or its folder). Headers come from an environment variable whose
+name is configured, read when the client opens and never stored.
 
 Chroma's PersistentClient is not process-safe: each process keeps the vector index in memory,
 so a second kernel would neither see another's additions nor be safe writing at the same time.
@@ -10,10 +19,14 @@ explicitly.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +39,53 @@ Metadata = dict[str, str | int | float | bool]
 # Chroma's system cache is per process, and clearing it closes every client in the process, so
 # each index remembers the epoch it opened in and reopens when another index cleared it.
 _epoch = 0
-_shared: dict[Path, VectorIndex] = {}
+_shared: dict[Location, VectorIndex] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_index(directory: Path) -> VectorIndex:
-    """The one index of `directory` in this process."""
-    key = directory.resolve()
+@dataclass(frozen=True)
+class Location:
+    """Where an index lives: a local Chroma folder, or a collection prefix on a server."""
+
+    path: str = ""
+    url: str = ""
+    prefix: str = ""
+    headers_env: str = ""
+
+    @property
+    def remote(self) -> bool:
+        return bool(self.url)
+
+    def describe(self) -> str:
+        return f"the Chroma server {self.url} ({self.prefix})" if self.remote else self.path
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Location:
+        return cls(**json.loads(text))
+
+    def collection_name(self, collection: str) -> str:
+        if not self.remote:
+            return collection
+        name = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{self.prefix}-{collection}").strip("-._")
+        return name[:500] if len(name) >= 3 else f"agent-{name}"
+
+
+def shared_index(location: Location | Path) -> VectorIndex:
+    """The one index of `location` in this process."""
+    if isinstance(location, Path):
+        location = Location(path=str(location.resolve()))
     with _shared_lock:
-        if key not in _shared:
-            _shared[key] = VectorIndex(key)
-        return _shared[key]
+        if location not in _shared:
+            _shared[location] = VectorIndex(location)
+        return _shared[location]
+
+
+def forget_shared(location: Location) -> None:
+    with _shared_lock:
+        _shared.pop(location, None)
 
 
 @dataclass(frozen=True)
@@ -52,7 +101,11 @@ class Hit:
 class VectorIndex:
     """Collections in one Chroma directory, safe to share between kernels."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, location: Location | Path) -> None:
+        if isinstance(location, Path):
+            location = Location(path=str(location))
+        self.location = location
+        directory = Path(location.path) if location.path else Path(".")
         self.directory = directory
         self._lock_path = directory.parent / f"{directory.name}.lock"
         self._generation_path = directory.parent / f"{directory.name}.generation"
@@ -70,12 +123,18 @@ class VectorIndex:
         ids: Sequence[str],
         texts: Sequence[str],
         metadatas: Sequence[Metadata],
+        embeddings: Any = None,
     ) -> None:
+        """Add or replace entries; `embeddings` computed by the caller (else by Chroma's
+        function for the collection, the same offline model)."""
         if not ids:
             return
         with self._writing():
             self._collection(collection).upsert(
-                ids=list(ids), documents=list(texts), metadatas=list(metadatas)
+                ids=list(ids),
+                documents=list(texts),
+                metadatas=[m or None for m in metadatas],
+                embeddings=embeddings,
             )
 
     def update_metadata(
@@ -94,17 +153,21 @@ class VectorIndex:
 
     # -- reading ----------------------------------------------------------------------------
     def similar(
-        self, collection: str, text: str, k: int, where: dict[str, Any] | None = None
+        self,
+        collection: str,
+        text: str,
+        k: int,
+        where: dict[str, Any] | None = None,
+        embedding: Any = None,
     ) -> list[Hit]:
-        """The `k` entries closest in meaning to `text`."""
+        """The `k` entries closest in meaning to `text` (or to its given `embedding`)."""
+        query: dict[str, Any] = (
+            {"query_embeddings": [embedding]} if embedding is not None else {"query_texts": [text]}
+        )
         with self._reading():
-            target = self._collection(collection)
-            count = target.count()
-            if not count:
-                return []
-            result = target.query(
-                query_texts=[text],
-                n_results=min(k, count),
+            result = self._collection(collection).query(
+                **query,
+                n_results=k,
                 where=where or None,
                 include=["documents", "metadatas", "distances"],
             )
@@ -142,8 +205,28 @@ class VectorIndex:
             return int(self._collection(collection).count())
 
     # -- sharing between processes ----------------------------------------------------------
+    def drop(self, collections: Sequence[str]) -> None:
+        """Delete whole collections (a rebuild starts from empty ones)."""
+        from chromadb.errors import NotFoundError
+
+        with self._writing():
+            for name in collections:
+                with contextlib.suppress(NotFoundError):  # absent is what we want
+                    self._client.delete_collection(self.location.collection_name(name))
+                self._collections.pop(name, None)
+
+    def open(self) -> None:
+        """Open the client now (the worker warms the index before anyone queries it)."""
+        with self._reading():
+            pass
+
     @contextmanager
     def _writing(self) -> Iterator[None]:
+        if self.location.remote:  # the server orders writes
+            with self._thread_lock:
+                self._refresh()
+                yield
+            return
         from filelock import FileLock
 
         self.directory.parent.mkdir(parents=True, exist_ok=True)
@@ -158,7 +241,9 @@ class VectorIndex:
     @contextmanager
     def _reading(self) -> Iterator[None]:
         with self._thread_lock:
-            if self._stale():
+            if self.location.remote:
+                self._refresh()
+            elif self._stale():
                 from filelock import FileLock
 
                 self.directory.parent.mkdir(parents=True, exist_ok=True)
@@ -167,6 +252,8 @@ class VectorIndex:
             yield
 
     def _stale(self) -> bool:
+        if self.location.remote:
+            return self._client is None
         return (
             self._client is None
             or self._epoch != _epoch
@@ -180,6 +267,10 @@ class VectorIndex:
             return
         from chromadb.api.shared_system_client import SharedSystemClient
 
+        if self.location.remote:
+            self._client = _open_http_client(self.location)
+            self._collections.clear()
+            return
         generation = self._read_generation()
         if self._client is not None and self._epoch == _epoch:
             # Chroma caches one system per directory per process; drop it to see new writes.
@@ -202,7 +293,7 @@ class VectorIndex:
             from agent_kernel.memory.embedding import default_embedding_function
 
             self._collections[name] = self._client.get_or_create_collection(
-                name,
+                self.location.collection_name(name),
                 embedding_function=default_embedding_function(),
                 configuration={"hnsw": {"space": SPACE}},
             )
@@ -216,4 +307,30 @@ def _open_client(directory: Path) -> Any:
     directory.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(
         path=str(directory), settings=Settings(anonymized_telemetry=False)
+    )
+
+
+def _open_http_client(location: Location) -> Any:
+    """A client of a Chroma server; headers (auth) from the environment variable named in
+    `Agent.chroma_headers_env`, as JSON (`{"Authorization": "Bearer ..."}`) or one
+    `Name: value` line."""
+    from urllib.parse import urlparse
+
+    import chromadb
+    from chromadb.config import Settings
+
+    parsed = urlparse(location.url)
+    headers: dict[str, str] = {}
+    raw = os.environ.get(location.headers_env, "") if location.headers_env else ""
+    if raw.strip().startswith("{"):
+        headers = {str(k): str(v) for k, v in json.loads(raw).items()}
+    elif ":" in raw:
+        name, _, value = raw.partition(":")
+        headers = {name.strip(): value.strip()}
+    return chromadb.HttpClient(
+        host=parsed.hostname or "localhost",
+        port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+        ssl=parsed.scheme == "https",
+        headers=headers or None,
+        settings=Settings(anonymized_telemetry=False),
     )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, cast
 
 from agent_kernel.config import Agent, resolve_endpoint
@@ -88,7 +88,6 @@ class KernelAgent:
         self.last_result: RunResult | None = None
         self.token_counter = TokenCounter()  # calibrated over the kernel's model calls
         self.last_context: BuiltContext | None = None
-        self._indexing: Future[None] | None = None
         self._task_id: str | None = None  # the task this kernel is working on
 
     @property
@@ -112,7 +111,15 @@ class KernelAgent:
             from agent_kernel.memory.project import ProjectMemory
 
             paths = locate(self.user_ns, self.settings.store_dir)
-            self._memory = ProjectMemory(paths, user_name(), warn=note)
+            self._memory = ProjectMemory(
+                paths,
+                user_name(),
+                warn=note,
+                chroma_url=self.settings.chroma_url
+                or os.environ.get("AGENT_KERNEL_CHROMA_URL", ""),
+                chroma_headers_env=self.settings.chroma_headers_env,
+                project_name=self.settings.project_name,
+            )
         return self._memory
 
     def require_memory(self) -> ProjectMemory:
@@ -219,10 +226,16 @@ class KernelAgent:
             secrets=secrets,
             verify=self.settings.verify,
         )
+        if self._memory is not None:  # turn indexing waits while this run is active
+            self._memory.worker.run_started()
         try:
             with cancel_on_interrupt():
                 result = await start(loop)
         finally:
+            if self._memory is not None:
+                self._memory.worker.run_finished()
+                for problem in self._memory.problems():
+                    note(problem)
             await chat_model.aclose()
             session.runs += 1
             self.last_events = events
@@ -357,13 +370,11 @@ class KernelAgent:
         memory = self.memory
         if memory is None or not session.stored or result.status != "answered":
             return
-        if self._indexing is not None and self._indexing.done() and self._indexing.exception():
-            # Said here, in the next cell: a worker thread's output would land in a wrong cell.
-            note(f"an earlier turn could not be indexed for recall: {self._indexing.exception()}")
         seen = self.last_context.untrusted if self.last_context is not None else []
-        self._indexing = memory.index_turn_later(
-            session, run_id, request, result.answer, trusted=not seen
-        )
+        try:  # a SQLite insert: the memory worker embeds it after the run, in the background
+            memory.index_turn(session, run_id, request, result.answer, trusted=not seen)
+        except AgentError as exc:
+            note(f"this turn is recorded but cannot be indexed for recall: {exc}")
 
     def _record_into(
         self, bus: EventBus, session: Session, run_id: str, secrets: list[str]
