@@ -202,6 +202,9 @@ class KernelAgent:
         secrets = secret_env_values(self.settings.api_key_env)
         bus = EventBus([self._renderer(chat_model, secrets), events.append, *self.observers])
         self._record_into(bus, session, run_id, secrets)
+        from agent_kernel.tools import user_code
+
+        user_code.set_timeout(self.settings.repr_timeout)
         context = ToolContext(
             user_ns=self.user_ns,
             shell=self.shell,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from agent_kernel.tools.base import ToolContext, ToolError, ToolResult, bound_text, tool
-from agent_kernel.tools.tables import format_table, format_value, plural
+from agent_kernel.tools.tables import format_table, format_value, plural, text_of
 from agent_kernel.tools.variables import frame_kind, lookup_variable, type_name
 
 Kind = Literal["numeric", "bool", "temporal", "text", "other"]
@@ -127,7 +127,7 @@ def _normalise(obj: Any, kind: str) -> tuple[Any, list[str], int]:
         if isinstance(obj, pa.RecordBatch):
             obj = pa.Table.from_batches([obj])
         return obj, list(obj.column_names), obj.num_rows
-    return obj, [str(c) for c in obj.columns], len(obj)
+    return obj, [text_of(c) for c in obj.columns], len(obj)
 
 
 def _select_columns(names: list[str], wanted: list[str] | None) -> list[int]:
@@ -172,13 +172,13 @@ def _profile_pandas(df: Any, selected: list[int], plan: Plan) -> Profile:
     columns = []
     for pos in selected:
         s = df.iloc[:, pos]
-        col = ColumnProfile(str(df.columns[pos]), str(s.dtype), _pandas_kind(s.dtype))
+        col = ColumnProfile(text_of(df.columns[pos]), str(s.dtype), _pandas_kind(s.dtype))
         col.nulls = int(s.isna().sum())
         with _best_effort(col):
             _pandas_statistics(col, s, plan)
         columns.append(col)
     head = df.iloc[:HEAD_ROWS, selected[:HEAD_COLUMNS]]
-    names = [str(c) for c in head.columns]
+    names = [text_of(c) for c in head.columns]
     rows: list[Sequence[Any]] = list(head.itertuples(index=False, name=None))
     if type(df.index).__name__ != "RangeIndex":
         names = ["(index)", *names]
@@ -500,7 +500,7 @@ def _distinct_text(col: ColumnProfile, sampled: bool) -> str:
 
 
 def _short(value: Any) -> str:
-    return format_value(repr(value) if isinstance(value, str) else value, 30)
+    return format_value(repr(value) if type(value) is str else value, 30)
 
 
 def _pct(part: int, whole: int) -> str:

@@ -209,7 +209,6 @@ def _output_kind(data: dict[str, Any]) -> str:
 
 
 def _safe_repr(value: Any) -> str:
-    try:
-        return repr(value)
-    except Exception as exc:
-        return f"<{type(value).__name__} object; repr failed: {exc}>"
+    from agent_kernel.tools.user_code import safe_repr
+
+    return safe_repr(value)

@@ -28,7 +28,7 @@ def format_value(value: Any, width: int = MAX_CELL_CHARS) -> str:
     if isinstance(value, float) or _is_numpy_float(value):
         text = _format_float(float(value))
     else:
-        text = str(value)
+        text = text_of(value)
         if not isinstance(value, str) and text in {"NaT", "<NA>", "nan"}:
             return "null"  # pandas and numpy missing-value markers
     # A cell stays on one line and cannot close the table early (cut first: text may be huge).
@@ -36,6 +36,21 @@ def format_value(value: Any, width: int = MAX_CELL_CHARS) -> str:
     if len(text) > width:
         text = text[: max(1, width - 1)] + "…"
     return text
+
+
+def text_of(value: Any) -> str:
+    """`str(value)`; an object of the user's own class (a cell of an object column, a column
+    label) is asked under the user-code guard, since its __str__ may raise or hang."""
+    cls = type(value)
+    if cls in _BUILTIN_TEXT or cls.__module__.partition(".")[0] in _LIBRARY_PACKAGES:
+        return str(value)
+    from agent_kernel.tools.user_code import safe_str
+
+    return safe_str(value)
+
+
+_BUILTIN_TEXT = frozenset({str, int, float, bool, complex, bytes, type(None)})
+_LIBRARY_PACKAGES = frozenset({"numpy", "pandas", "pyarrow", "polars", "datetime", "decimal"})
 
 
 def _is_numpy_float(value: Any) -> bool:

@@ -10,11 +10,14 @@ import datetime
 import decimal
 import difflib
 import fractions
+import functools
 import inspect
+import re
 import types
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
+from agent_kernel.tools import user_code
 from agent_kernel.tools.base import ToolContext, ToolError, ToolResult, bound_text, tool
 from agent_kernel.tools.tables import MAX_CELL_CHARS, format_table, format_value, plural
 
@@ -50,6 +53,7 @@ _SCALARS = (
     datetime.timedelta,
 )
 _CONTAINERS = (list, tuple, dict, set, frozenset)
+Row = tuple[str, str, str]  # type, size, value preview
 _PREVIEW_ITEMS = 10
 
 
@@ -121,7 +125,7 @@ def list_variables(ctx: ToolContext) -> ToolResult:
             "(modules, functions, classes and IPython internals are not listed)."
         )
     order = sorted(variables, key=lambda n: (frame_kind(variables[n]) is None, n.lower(), n))
-    rows = [(name, *_describe(variables[name])) for name in order]
+    rows = [(name, *described) for name, described in _described(variables, order)]
     frames = sum(1 for name in order if frame_kind(variables[name]) is not None)
     title = plural(len(rows), "variable") + (
         f" ({plural(frames, 'dataframe')} listed first):" if frames else ":"
@@ -132,12 +136,44 @@ def list_variables(ctx: ToolContext) -> ToolResult:
         rest = plural(len(rows) - table.rows_shown, "more variable")
         text += f"\n[{rest} not shown; ask about one by name]"
     bounded = bound_text(text, ctx.max_result_chars, "ask about one variable by name")[0]
-    # A string's value (shown in quotes) is data; names, types and sizes are not.
-    shows_text = any("'" in value or '"' in value for *_, value in rows)
-    return ToolResult(bounded, summary=title.rstrip(":"), trusted=not shows_text)
+    # Untrusted unless every part is our own words: names written in code, type names,
+    # sizes and numbers. A string's value, a repr or a repr's error message is data.
+    own_words = all(name.isidentifier() and _is_own_words(value) for name, *_, value in rows)
+    return ToolResult(bounded, summary=title.rstrip(":"), trusted=own_words)
 
 
-def _describe(obj: Any) -> tuple[str, str, str]:
+_NUMBER = re.compile(r"^(null|None|True|False|NaN|-?inf|[-+\d.,: eEjT]*)$")
+
+
+def _is_own_words(value: str) -> bool:
+    """True for values that cannot carry instructions: empty, numbers, booleans, null."""
+    return bool(_NUMBER.match(value)) or value.endswith("-bit integer>")
+
+
+def _described(variables: dict[str, Any], order: list[str]) -> Iterator[tuple[str, Row]]:
+    """(name, (type, size, value)) per variable, each described under the user-code guard,
+    all of them within one budget: past it, the rest are listed by type only."""
+    budget = max(1.0, 5 * user_code.current_timeout())
+    with user_code.deadline(budget) as expired:
+        for name in order:
+            obj = variables[name]
+            if expired():
+                yield name, (_safe_type_name(obj), "", "<not described: listing took too long>")
+                continue
+            try:
+                yield name, user_code.guarded(functools.partial(_describe, obj), obj)
+            except user_code.UserCodeFailed as failed:
+                yield name, (_safe_type_name(obj), "", failed.label)
+
+
+def _safe_type_name(obj: Any) -> str:
+    try:
+        return user_code.guarded(lambda: type_name(obj))  # not skipped for a slow type
+    except user_code.UserCodeFailed:
+        return "object"
+
+
+def _describe(obj: Any) -> Row:
     """(type, size, value preview) for one variable, without computing anything expensive."""
     kind = frame_kind(obj)
     name = type_name(obj)
@@ -200,8 +236,13 @@ def variable_lines(ctx: ToolContext, limit: int = 40) -> list[str]:
     variables = user_variables(ctx)
     order = sorted(variables, key=lambda n: (frame_kind(variables[n]) is None, n.lower(), n))
     lines = []
-    for name in order[:limit]:
-        kind, size, value = _describe(variables[name])
+    for name, (kind, size, value) in _described(variables, order[:limit]):
+        # Text values are data: the context shows only what is our own words (numbers);
+        # list_variables shows the rest, marked as data.
+        if not (name.isidentifier() and _is_own_words(value)):
+            if not name.isidentifier():
+                continue
+            value = ""
         detail = ", ".join(part for part in (size, value and f"= {value}") if part)
         lines.append(f"- {name}: {kind}" + (f", {detail}" if detail else ""))
     return lines
