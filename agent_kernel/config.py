@@ -50,27 +50,36 @@ class Agent(Configurable):
         "OPENAI_API_KEY",
         help="Name of the environment variable that holds the API key (never the key itself).",
     ).tag(config=True)
-    max_steps = Int(12, help="Most model calls one %%agent cell may make.").tag(config=True)
+    max_steps = Int(12, min=1, help="Most model calls one %%agent cell may make.").tag(config=True)
     temperature = Float(
-        None, allow_none=True, help="Sampling temperature; unset sends none (server default)."
+        None,
+        allow_none=True,
+        min=0.0,
+        max=2.0,
+        help="Sampling temperature; unset sends none (server default).",
     ).tag(config=True)
     request_timeout = Float(
         120.0,
+        min=0.1,
         help="Seconds to wait for the next useful part of an answer (text, a tool call or "
         "the end); keep-alive comments do not count. A connection or first byte that takes "
         "longer is retried; a stream that stalls ends the cell with one line.",
     ).tag(config=True)
     max_retries = Int(
-        3, help="Retries on 429, 5xx, timeouts and dropped connections, with backoff."
+        3,
+        min=0,
+        max=20,
+        help="Retries on 429, 5xx, timeouts and dropped connections, with backoff.",
     ).tag(config=True)
     max_tool_result_chars = Int(
-        8000, help="Most characters of one tool result sent to the model."
+        8000, min=500, help="Most characters of one tool result sent to the model."
     ).tag(config=True)
     instructions = Unicode(
         "", help="Extra instructions appended to the built-in system prompt."
     ).tag(config=True)
     context_tokens = Int(
         12_000,
+        min=1_000,
         help="Token budget for what one model call is sent (instructions, memories, turns, "
         "tool schemas). Lower it for small local models (Ollama's default window is 4096).",
     ).tag(config=True)
@@ -87,6 +96,7 @@ class Agent(Configurable):
     ).tag(config=True)
     mcp_timeout = Float(
         30.0,
+        min=0.1,
         help="Seconds an MCP server may take to start or to answer one tool call; after that "
         "the call fails and the server is restarted on its next use.",
     ).tag(config=True)
@@ -95,6 +105,14 @@ class Agent(Configurable):
         "note",
         help="Check answers against the run's record before they are shown: note adds a short "
         "note under the answer, retry also sends an unsupported claim back to the model once.",
+    ).tag(config=True)
+    repr_timeout = Float(
+        0.2,
+        min=0.01,
+        max=10.0,
+        help="Seconds one of the user's own __repr__/__str__/__len__ (or shape, dtypes) may "
+        "take when the agent lists or describes variables; past it the value shows as "
+        "<repr timed out>, and a raising one as <repr failed: ...>.",
     ).tag(config=True)
     store_dir = Unicode(
         None,
@@ -208,6 +226,7 @@ def setting_sources(agent: Agent) -> list[tuple[str, str, str]]:
         "max_tool_result_chars",
         "context_tokens",
         "mcp_timeout",
+        "repr_timeout",
     ):
         rows.append((name, repr(getattr(agent, name)), source(name)))
     rows.append(

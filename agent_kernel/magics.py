@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import inspect
 import shlex
+import sys
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from IPython.core.error import UsageError
@@ -220,7 +221,28 @@ def configurable_for(shell: Any, cls: type[T]) -> T:
     for configurable in getattr(shell, "configurables", []):
         if isinstance(configurable, cls):
             return configurable
+    _drop_invalid_settings(shell, cls)
     instance = cls(parent=shell)
     if shell is not None:
         shell.configurables.append(instance)
     return instance
+
+
+def _drop_invalid_settings(shell: Any, cls: type[Configurable]) -> None:
+    """Refuse, with one line each, values set before the extension was loaded (an earlier
+    %config or ipython_config.py) that the trait does not accept; the default is used.
+    After loading, %config itself refuses them (traitlets validates on assignment)."""
+    from traitlets import TraitError
+
+    section = getattr(getattr(shell, "config", None), cls.__name__, None)
+    if not section:
+        return
+    probe = cls()
+    for name in list(section):
+        if not probe.has_trait(name):
+            continue
+        try:
+            setattr(probe, name, section[name])
+        except TraitError as exc:
+            del section[name]
+            print(f"{cls.__name__}.{name} refused: {exc}; using the default", file=sys.stderr)

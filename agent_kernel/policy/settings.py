@@ -33,7 +33,7 @@ class Policy(Configurable):
         "where a person would be asked.",
     ).tag(config=True)
     approval_timeout = Float(
-        1800.0, help="Seconds an approval waits for a person before it is denied."
+        1800.0, min=1.0, help="Seconds an approval waits for a person before it is denied."
     ).tag(config=True)
 
     @validate("rules")

@@ -101,11 +101,38 @@ class AgentLoop:
     # -- a run ------------------------------------------------------------------------------
     async def run(self, request: str) -> RunResult:
         """Answer a new request."""
+        refusal = self._oversized(request)
+        if refusal is not None:
+            # Refused before it joins the conversation, so it cannot crowd out later turns.
+            shown = bound_text(request, 2000, "the request was refused as too long")[0]
+            self._emit("run_started", request=shown, model=self.model.name, refused=True)
+            result = RunResult(self.run_id, "error", message=str(refusal), error=refusal)
+            self._finish(result)
+            return result
         # Each message is appended before the event that ends its step, so an observer that
         # records steps (the store) records the message with it.
         self.conversation.append({"role": "user", "content": request})
         self._emit("run_started", request=request, model=self.model.name, max_steps=self.max_steps)
         return await self._drive([], {})
+
+    def _oversized(self, request: str) -> AgentError | None:
+        """An error when the request alone does not fit the context budget with the
+        instructions and tool schemas: sending it whole would overflow the model's window,
+        and cutting it would silently change what was asked."""
+        budget, counter = self.context.budget, self.context.counter
+        tokens = counter.text(request)
+        if tokens <= budget // 2:  # the common case, without measuring the schemas
+            return None
+        fixed = counter.text(self.context.system)
+        fixed += counter.text(json.dumps(self.tools.openai_schemas()))
+        if tokens + fixed <= budget:
+            return None
+        return AgentError(
+            f"this request is about {tokens:,} tokens ({len(request):,} characters) and the "
+            f"context budget is {budget:,} tokens ({fixed:,} of them for instructions and "
+            "tools): shorten it, or put the text in a variable or file for the agent to read, "
+            "or raise %config Agent.context_tokens"
+        )
 
     async def resume(
         self, calls: list[ToolCallRequest], decided: dict[str, ApprovalDecision]
