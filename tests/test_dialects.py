@@ -129,6 +129,28 @@ def test_a_refused_shape_falls_back_once_is_said_and_is_remembered() -> None:
     assert len(server.requests) == 5  # no refusal the second time
 
 
+@pytest.mark.parametrize(
+    ("name", "tool_choice"), [("openai", "auto"), ("llamacpp", "auto"), ("vllm", None)]
+)
+def test_tool_choice_is_sent_where_the_server_takes_it(name: str, tool_choice: str | None) -> None:
+    """llama-cpp-python's chatml-function-calling ignores tools without tool_choice; vLLM
+    refuses "auto" unless started with --enable-auto-tool-choice."""
+    with ScriptedServer(sum_script(), dialect=name) as server:
+        result, _, _ = run(server)
+    assert result.status == "answered"
+    assert [r.body.get("tool_choice") for r in server.requests] == [tool_choice] * 2
+
+
+def test_vllm_refusing_tool_choice_falls_back_to_the_conservative_shape() -> None:
+    with ScriptedServer(sum_script(), dialect="vllm") as server:
+        result, events, model = run(server, dialect="openai")
+    assert result.status == "answered" and RAN == [(2, 3)]
+    assert [n["about"] for n in notes(events)] == ["fallback"]
+    assert "--enable-auto-tool-choice" in notes(events)[0]["text"]
+    assert [r.body.get("tool_choice") for r in server.requests] == ["auto", None, None]
+    assert model.dialect is not None and model.dialect.fallback
+
+
 def test_a_validation_error_after_the_fallback_is_one_line_not_retried() -> None:
     dump = (
         "2 validation errors for CreateChatCompletionRequest\nmessages.1.content\n"

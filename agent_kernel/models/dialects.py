@@ -28,6 +28,7 @@ class Dialect:
     tool_choice: bool = True
     strict: bool = True  # tools[].function.strict
     images: bool = True  # image_url parts in user messages
+    needs_tool_choice: bool = False  # tools are ignored unless tool_choice is sent
     fallback: bool = False  # the conservative shape, after this server refused a request
 
     @property
@@ -42,7 +43,7 @@ class Dialect:
             null_content=False,
             stream_options=False,
             parallel_tool_calls=False,
-            tool_choice=False,
+            tool_choice=self.needs_tool_choice,
             strict=False,
             fallback=True,
         )
@@ -63,10 +64,15 @@ class Dialect:
 DIALECTS: dict[str, Dialect] = {
     "openai": Dialect("openai"),
     # llama-cpp-python's server validates messages with pydantic: content must be a string;
-    # it ignores stream_options (no usage chunk) and keeps the stream alive with `: ping`.
-    "llamacpp": Dialect("llamacpp", null_content=False, stream_options=False, strict=False),
+    # it ignores stream_options (no usage chunk) and keeps the stream alive with `: ping`;
+    # its chatml-function-calling format ignores the tools unless tool_choice is sent.
+    "llamacpp": Dialect(
+        "llamacpp", null_content=False, stream_options=False, strict=False, needs_tool_choice=True
+    ),
     "ollama": Dialect("ollama", parallel_tool_calls=False, strict=False),
-    "vllm": Dialect("vllm", tool_choice=False),  # "auto" needs --enable-auto-tool-choice
+    # tool_choice "auto" is refused unless vLLM runs with --enable-auto-tool-choice; without
+    # it, tools still reach the chat template and calls come back as text.
+    "vllm": Dialect("vllm", tool_choice=False),
     "lmstudio": Dialect("lmstudio", null_content=False, parallel_tool_calls=False, strict=False),
     "litellm": Dialect("litellm"),
 }

@@ -157,7 +157,8 @@ class OpenAIChatModel:
             "stream_options": {"include_usage": True},
         }
         if tools:
-            request["tools"] = tools
+            # "auto" is OpenAI's default; some servers use the tools only when it is said.
+            request["tools"], request["tool_choice"] = tools, "auto"
         if self.temperature is not None:
             request["temperature"] = self.temperature
         assert self.dialect is not None
@@ -242,8 +243,9 @@ class OpenAIChatModel:
         name = self.dialect.name if self.dialect else "openai"
         return (
             f"{self.endpoint.label} refused the request ({self._describe(exc)}); sending the "
-            f"conservative shape from now on in this kernel (content as text, no "
-            f"stream_options, tool_choice or strict). Dialect: {name}; "
+            f"conservative shape from now on in this kernel (content as text; no "
+            f"stream_options, parallel_tool_calls or strict; tool_choice only where the "
+            f"server needs it). Dialect: {name}; "
             f'%config Agent.server = "..." picks one.'
         )
 

@@ -34,7 +34,7 @@ _WINDOW = re.compile(
 _SHAPE = re.compile(
     r"validation error|extra (inputs|fields)|unrecognized|unexpected (keyword|field)"
     r"|additional properties|\bcontent\b|\bnull\b|\bnone\b|stream_options|include_usage"
-    r"|parallel_tool_calls|tool_choice|\bstrict\b",
+    r"|parallel[_ ]tool[_ ]calls|tool[_ ]choice|\bstrict\b",
     re.IGNORECASE,
 )
 MESSAGE_CHARS = 240

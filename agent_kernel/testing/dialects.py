@@ -58,6 +58,7 @@ class ServerDialect:
     refuse_null_content: bool = False  # an assistant message with "content": null -> error
     usage_chunk: bool = True  # honours stream_options.include_usage
     keepalive: float | None = None  # seconds between `: ping` comments while the model works
+    refuse_tool_choice_auto: bool = False  # vLLM without --enable-auto-tool-choice
     error: ErrorShape = openai_error
 
 
@@ -75,7 +76,7 @@ DIALECTS: dict[str, ServerDialect] = {
         error=llamacpp_error,
     ),
     "ollama": ServerDialect("ollama", owned_by="library", whole_calls=True),
-    "vllm": ServerDialect("vllm", owned_by="vllm", error=vllm_error),
+    "vllm": ServerDialect("vllm", owned_by="vllm", refuse_tool_choice_auto=True, error=vllm_error),
     "lmstudio": ServerDialect("lmstudio", owned_by="organization_owner", error=lmstudio_error),
     "litellm": ServerDialect(
         "litellm", owned_by="openai", headers={"x-litellm-version": "1.74.0"}, error=litellm_error
@@ -99,4 +100,8 @@ def refusal(dialect: ServerDialect, body: dict[str, Any]) -> tuple[int, str] | N
                 f"('body', 'messages', {first}, 'typed-dict', 'content'), 'msg': 'Input should "
                 "be a valid string', 'input': None}"
             )
+    if dialect.refuse_tool_choice_auto and body.get("tool_choice") == "auto":
+        return 400, (
+            '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'
+        )
     return None
