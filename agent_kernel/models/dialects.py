@@ -27,7 +27,6 @@ class Dialect:
     parallel_tool_calls: bool = True
     tool_choice: bool = True
     strict: bool = True  # tools[].function.strict
-    images: bool = True  # image_url parts in user messages
     needs_tool_choice: bool = False  # tools are ignored unless tool_choice is sent
     fallback: bool = False  # the conservative shape, after this server refused a request
 
