@@ -252,6 +252,9 @@ TEXT_NOT_CALLS = {
     "json inside prose": 'I would call {"name": "add", "arguments": {"a": 2, "b": 3}} here.',
     "not json": "<tool_call>add(2, 3)</tool_call>",
     "python call with code": "<|python_tag|>add.call(a=__import__('os').system('id'), b=3)",
+    "deeply nested json": "<tool_call>" + "[" * 100_000 + "]" * 100_000 + "</tool_call>",
+    "argument of the wrong type": '{"name": "add", "arguments": {"a": "2; rm -rf /", "b": 3}}',
+    "boolean for an integer": '<tool_call>{"name": "add", "arguments": {"a": true, "b": 3}}',
 }
 
 

@@ -48,6 +48,8 @@ def find_text_calls(text: str, tools: list[dict[str, Any]], prefix: str) -> Text
             rest = pattern.sub("", text).strip()
             return _result(found, rest, form, prefix)
     body = text.strip()
+    if not body.startswith(("{", "[", "```")):
+        return None  # a bare call is the whole reply; prose with JSON in it stays prose
     fenced = _FENCE.match(body)
     found = _calls_in(fenced.group(1) if fenced else body, schemas, bare=True)
     return _result(found, "", "JSON object", prefix)
@@ -74,7 +76,7 @@ def _calls_in(
     (Llama 3 built-in style) `name.call(key=value)`."""
     try:
         value: Any = json.loads(block)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         value = None if bare else _python_call(block)
     items = value if isinstance(value, list) else [value]
     calls = []
@@ -96,7 +98,7 @@ def _as_call(item: Any) -> tuple[str, dict[str, Any]] | None:
     if isinstance(arguments, str):
         try:
             arguments = json.loads(arguments or "{}")
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             return None
     if not isinstance(name, str) or not isinstance(arguments, dict):
         return None
@@ -125,6 +127,33 @@ def _valid(arguments: dict[str, Any], schema: dict[str, Any] | None) -> bool:
     properties = schema.get("properties") or {}
     if any(name not in arguments for name in schema.get("required") or []):
         return False
-    if schema.get("additionalProperties") is False or properties:
-        return all(name in properties for name in arguments)
-    return True
+    if (schema.get("additionalProperties") is False or properties) and any(
+        name not in properties for name in arguments
+    ):
+        return False
+    return all(_has_type(value, properties.get(name) or {}) for name, value in arguments.items())
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "object": (dict,),
+    "array": (list,),
+    "null": (type(None),),
+}
+
+
+def _has_type(value: Any, schema: dict[str, Any]) -> bool:
+    """The JSON type the schema names (any of them, for a list or anyOf); no type, any value."""
+    kinds = schema.get("type")
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if kinds is None and options:
+        return any(_has_type(value, o) for o in options if isinstance(o, dict))
+    if kinds is None:
+        return True
+    names = kinds if isinstance(kinds, list) else [kinds]
+    if isinstance(value, bool) and "boolean" not in names:
+        return False  # JSON true is not the integer 1
+    return any(isinstance(value, _JSON_TYPES.get(n, (object,))) for n in names)
