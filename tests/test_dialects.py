@@ -37,7 +37,7 @@ def add(a: int, b: int) -> int:
 
 
 def run(
-    server: ScriptedServer,
+    server: ScriptedServer | str,
     *,
     dialect: str = "auto",
     timeout: float = 5.0,
@@ -48,7 +48,7 @@ def run(
 
     async def go() -> tuple[RunResult, OpenAIChatModel]:
         model = OpenAIChatModel(
-            Endpoint(server.base_url, None, None, "sk-test"),
+            Endpoint(server if isinstance(server, str) else server.base_url, None, None, "sk"),
             timeout=timeout,
             max_retries=2,
             backoff_base=0.01,
@@ -290,3 +290,31 @@ def test_a_slow_stream_that_keeps_producing_is_not_cut() -> None:
         result, _, _ = run(server, timeout=1.2)
     assert result.status == "answered", result.message
     assert time.perf_counter() - started > 2.4
+
+
+@pytest.mark.parametrize(
+    ("headers", "owners", "expected"),
+    [
+        ({"Server": "llama.cpp"}, [], "llamacpp"),  # llama-server names itself
+        ({}, ["llamacpp"], "llamacpp"),
+        ({"X-LiteLLM-Version": "1.7"}, ["vllm"], "litellm"),  # a proxy's owners are not its own
+        ({}, ["someone", "library"], "ollama"),
+        ({}, ["openai", "system"], "openai"),
+        ({"server": "uvicorn"}, ["a-company"], "openai"),  # unknown: the default
+    ],
+)
+def test_detection_from_what_a_server_says(
+    headers: dict[str, str], owners: list[str], expected: str
+) -> None:
+    from agent_kernel.models.dialects import detect
+
+    assert detect(headers, [{"id": "m", "owned_by": o} for o in owners]).name == expected
+
+
+def test_a_server_that_was_down_is_asked_again() -> None:
+    """Detection that could not reach /models is not remembered as OpenAI's dialect."""
+    with ScriptedServer(sum_script(), dialect="llamacpp") as server:
+        base_url = server.base_url
+    result, _, _ = run(base_url, timeout=2.0)
+    assert result.status == "error" and "connection failed" in result.message
+    assert clients.remembered_dialect(base_url, "auto") is None

@@ -84,9 +84,6 @@ _OWNERS = {
     "ollama": "ollama",
     "vllm": "vllm",
     "organization_owner": "lmstudio",
-    "openai": "openai",
-    "system": "openai",
-    "openai-internal": "openai",
 }
 
 
@@ -95,9 +92,7 @@ def dialect_named(name: str) -> Dialect:
 
 
 def detect(
-    base_url: str | None,
-    headers: Mapping[str, str] | None = None,
-    models: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None, models: list[dict[str, Any]] | None = None
 ) -> Dialect:
     """The dialect a server speaks, from what it said about itself; OpenAI's when unsure.
 
@@ -111,9 +106,9 @@ def detect(
     if "llama.cpp" in server or "llama-cpp" in server:
         return DIALECTS["llamacpp"]
     for model in models or []:
-        owner = str(model.get("owned_by") or "").lower()
-        if owner in _OWNERS and (owner not in ("openai", "system") or base_url is None):
-            return DIALECTS[_OWNERS[owner]]
+        owner = _OWNERS.get(str(model.get("owned_by") or "").lower(), "openai")
+        if owner != "openai":  # OpenAI's owners, or unknown ones: the default dialect
+            return DIALECTS[owner]
     return DIALECTS["openai"]
 
 

@@ -102,23 +102,28 @@ class OpenAIChatModel:
         """The server's dialect: the setting, what this kernel learnt, or detected once."""
         if self.dialect is None:
             base = self.endpoint.base_url
-            self.dialect = remembered_dialect(base, self.server) or await self._detect()
-            remember_dialect(base, self.server, self.dialect)
+            self.dialect = remembered_dialect(base, self.server)
+            if self.dialect is None:
+                self.dialect, known = await self._detect()
+                if known:  # a server that was down is asked again by the next cell
+                    remember_dialect(base, self.server, self.dialect)
         return self.dialect
 
-    async def _detect(self) -> Dialect:
+    async def _detect(self) -> tuple[Dialect, bool]:
+        """The dialect, and whether the server (or the setting) said so."""
         if self.server != "auto":
-            return DIALECTS[self.server]
+            return DIALECTS[self.server], True
         if self.endpoint.base_url is None:
-            return DIALECTS["openai"]
+            return DIALECTS["openai"], True
         try:
             raw = await self._client.models.with_raw_response.list()
             page = raw.parse()
         except Exception:
-            return DIALECTS["openai"]  # /models is optional; the chat reply's headers may tell
+            # /models is optional; the chat reply's headers or a refusal may still tell.
+            return DIALECTS["openai"], False
         self._listed = sorted(m.id for m in page.data)
         listing = [m.model_dump() for m in page.data]
-        return detect(self.endpoint.base_url, dict(raw.headers), listing)
+        return detect(dict(raw.headers), listing), True
 
     async def stream(
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
@@ -217,7 +222,7 @@ class OpenAIChatModel:
         if self.server != "auto" or dialect.name != "openai" or dialect.fallback:
             return
         response = getattr(stream, "response", None)
-        found = detect(self.endpoint.base_url, dict(getattr(response, "headers", {}) or {}))
+        found = detect(dict(getattr(response, "headers", {}) or {}))
         if found.name != "openai":
             self.dialect = found
             remember_dialect(self.endpoint.base_url, self.server, found)
