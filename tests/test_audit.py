@@ -34,17 +34,40 @@ def test_decisions_are_in_the_audit_table_with_who_and_why(
     recorded: Store, effects_allowed: InteractiveShell
 ) -> None:
     audit = effects_allowed.run_line_magic("agent", "audit")
-    rows = audit.sort_values("id")[["kind", "tool", "decision", "by", "reason"]].fillna("-")
+    rows = audit.sort_values("id")[["kind", "tool", "decision", "by", "reason"]]
     asked = "run_python has effects (execute); ask mode"
-    assert rows.values.tolist() == [
-        ["policy_decision", "sql", "allow", "-", "rule: allow sql"],
-        ["policy_decision", "run_python", "ask", "-", asked],
-        ["approval_requested", "run_python", "waiting", "-", asked],
+    assert rows.values.tolist() == [  # what an event does not say is empty, never NaN
+        ["policy_decision", "sql", "allow", "", "rule: allow sql"],
+        ["policy_decision", "run_python", "ask", "", asked],
+        ["approval_requested", "run_python", "waiting", "", asked],
         ["approval_decided", "run_python", "approved", "unattended rule", ""],
     ]
+    assert not audit.isna().any().any()
     assert set(audit.user.dropna()) == {audit.user.dropna().iloc[0]} and audit.user.notna().all()
     everything = effects_allowed.run_line_magic("agent", "audit --all")
     assert len(everything) > len(audit) and "tool_finished" in set(everything.kind)
+
+
+def test_the_audit_table_shows_this_notebooks_decisions_unless_all(
+    recorded: Store,
+    effects_allowed: InteractiveShell,
+    server: ScriptedServer,
+    monkeypatch: pytest.MonkeyPatch,
+    project_dir: Path,
+) -> None:
+    """Another notebook of the same project (02 after 01) sees its own decisions only."""
+    mine = effects_allowed.run_line_magic("agent", "audit")
+    monkeypatch.setenv("JPY_SESSION_NAME", str(project_dir / "02-other.ipynb"))
+    agent_of(effects_allowed).__init__(effects_allowed, agent_of(effects_allowed).settings)
+    assert effects_allowed.run_line_magic("agent", "audit").empty
+    server.add(Reply(tool_calls=[ToolCall("sql", {"query": "SELECT 2 AS two"})]), Reply("Two."))
+    effects_allowed.run_cell("%%agent\nCount again.")
+    other = effects_allowed.run_line_magic("agent", "audit")
+    assert other.kind.tolist() == ["policy_decision"] and other.tool.tolist() == ["sql"]
+    assert set(other.session).isdisjoint(mine.session)
+    everything = effects_allowed.run_line_magic("agent", "audit --all")
+    assert set(mine.id) | set(other.id) <= set(everything.id)
+    assert not everything.isna().any().any()
 
 
 def test_an_untouched_chain_verifies(

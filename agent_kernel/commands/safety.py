@@ -136,7 +136,12 @@ def deny_command(agent: KernelAgent, args: list[str]) -> None:
 AUDIT_USAGE = "%agent audit [--all] [--verify] [--limit N]"
 
 
-@command("audit", AUDIT_USAGE, "decisions and approvals (a DataFrame); --verify checks the chain")
+@command(
+    "audit",
+    AUDIT_USAGE,
+    "this notebook's decisions and approvals (a DataFrame); --all: every event of the "
+    "project; --verify checks the chain",
+)
 def audit_command(agent: KernelAgent, args: list[str]) -> Any:
     from agent_kernel.commands.registry import positive_int
     from agent_kernel.memory.audit import audit_table, verify
@@ -146,12 +151,13 @@ def audit_command(agent: KernelAgent, args: list[str]) -> Any:
     parser.add_argument("--verify", action="store_true")
     parser.add_argument("--limit", type=positive_int, default=1000)
     options = parser.parse_args(args)
-    store = agent.require_memory().store
+    memory = agent.require_memory()
     if options.verify:
-        report = verify(store)
+        report = verify(memory.store)
         print(report.summary())
         return None
-    return audit_table(store, everything=options.all, limit=options.limit)
+    notebook = memory.paths.notebook
+    return audit_table(memory.store, notebook, everything=options.all, limit=options.limit)
 
 
 async def _raise_on_error(run: Any) -> None:

@@ -117,6 +117,13 @@ def _broken(report: ChainReport, event_id: int, problem: str) -> ChainReport:
     return report
 
 
-def audit_table(store: Store, *, everything: bool = False, limit: int = 1000) -> Any:
-    """Decisions (or every event) as a DataFrame, newest first."""
-    return store.query_df(queries.AUDIT_TABLE, [everything, int(limit)])
+def audit_table(store: Store, notebook: str, *, everything: bool = False, limit: int = 1000) -> Any:
+    """The decisions of `notebook`'s sessions (or every event of every notebook) as a
+    DataFrame, newest first; a field an event does not have is an empty string, not NaN."""
+    table = store.query_df(queries.AUDIT_TABLE, [everything, notebook, int(limit)])
+    from pandas.api.types import is_object_dtype, is_string_dtype
+
+    for column in table.columns:
+        if is_string_dtype(table[column]) or is_object_dtype(table[column]):
+            table[column] = table[column].fillna("")
+    return table

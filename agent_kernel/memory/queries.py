@@ -40,7 +40,8 @@ WHERE r.kind = 'approval_requested'
 ORDER BY r.id DESC
 """
 
-# Decisions only (policy rulings, approval requests and answers), or every event ($1 = true).
+# The decisions (policy rulings, approval requests and answers) of one notebook's sessions,
+# or every event of every notebook when the first parameter is true.
 AUDIT_TABLE = """
 SELECT e.id, e.time, s.user_name AS user, e.session_id AS session, e.run_id AS run, e.kind,
        e.data ->> 'tool' AS tool,
@@ -54,7 +55,9 @@ SELECT e.id, e.time, s.user_name AS user, e.session_id AS session, e.run_id AS r
                         nullif(e.data ->> 'edit', '')), '') AS detail,
        e.data ->> 'approval_id' AS approval
 FROM events e LEFT JOIN sessions s ON s.id = e.session_id
-WHERE ? OR e.kind IN ('policy_decision', 'approval_requested', 'approval_decided')
+WHERE ?
+   OR (e.kind IN ('policy_decision', 'approval_requested', 'approval_decided')
+       AND s.notebook = ?)
 ORDER BY e.id DESC
 LIMIT ?
 """
