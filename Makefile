@@ -1,12 +1,22 @@
 # Two commands for a fresh machine: `make demo` opens JupyterLab on the notebooks,
-# `make test` runs lint, type checks and every test suite. Both create .venv first.
-# The JupyterLab extension (labextension/) needs Node.js 20+ to build; the browser tests
-# need Debian's chromium (`apt-get install chromium`; .ci/run installs it).
+# `make test` runs lint, type checks and every test tier. Both create .venv first.
+# The JupyterLab extension (labextension/) needs Node.js 20+ to build; the browser tier
+# needs Chromium: CHROMIUM=/path, else Debian's /usr/bin/chromium; without one it is skipped
+# with a message (BROWSER_REQUIRED=1, as .ci/run sets, makes that an error).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 CHROMIUM ?= /usr/bin/chromium
+HAVE_CHROMIUM := $(shell test -x "$(CHROMIUM)" && echo yes)
+NO_CHROMIUM := SKIPPED the browser tests: no Chromium at $(CHROMIUM) \
+	(apt-get install chromium, or CHROMIUM=/path/to/chromium make test)
+# Jupyter refuses to start as root without --allow-root; containers often run as root.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+# jlpm prints thousands of progress lines: they go to a log, shown only when the step fails.
+LOGS := $(CURDIR)/$(VENV)/logs
+QUIET = > $(LOGS)/$(1).log 2>&1 || { tail -n 80 $(LOGS)/$(1).log; \
+	echo "jlpm $(1) failed; full log: $(LOGS)/$(1).log"; exit 1; }
 # jlpm and the extension's build scripts find `jupyter-builder` and `python` in the venv.
 VENV_PATH := PATH="$(CURDIR)/$(BIN):$$PATH"
 JLPM := $(VENV_PATH) $(CURDIR)/$(BIN)/jlpm
@@ -17,23 +27,32 @@ LABEXT_SOURCES := $(shell find labextension/src labextension/style labextension/
 LABEXT_BUILT := agent_kernel/labextension/package.json
 LABEXT_LINK := $(VENV)/share/jupyter/labextensions/agent-kernel
 
-.PHONY: demo test lint typecheck jstest browser-test labextension bench install-test \
-	install-lab clean
+.PHONY: demo test test-fast lint typecheck jstest browser-test browser-check labextension \
+	bench install-test install-lab clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-# The extension is built by the targets below, not by pip's build hook (SKIP_JUPYTER_BUILDER),
-# so a Python change does not rebuild it and a TypeScript change does.
-install-test: $(BIN)/python
-	SKIP_JUPYTER_BUILDER=1 $(PIP) install --quiet -e ".[test]"
+$(LOGS): | $(BIN)/python
+	mkdir -p $@
 
-install-lab: $(BIN)/python
+# The extension is built by the targets below, not by pip's build hook (SKIP_JUPYTER_BUILDER),
+# so a Python change does not rebuild it and a TypeScript change does. The editable install
+# runs again only when pyproject.toml changes (stamp files in .venv).
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	SKIP_JUPYTER_BUILDER=1 $(PIP) install --quiet -e ".[test]"
+	touch $@
+
+$(VENV)/.installed-lab: pyproject.toml | $(BIN)/python
 	SKIP_JUPYTER_BUILDER=1 $(PIP) install --quiet -e ".[lab]"
+	touch $@
+
+install-test: $(VENV)/.installed-test
+install-lab: $(VENV)/.installed-lab
 
 demo: install-lab labextension
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(ALLOW_ROOT)
 
 lint: install-test
 	$(BIN)/ruff check agent_kernel tests benchmarks
@@ -42,18 +61,34 @@ lint: install-test
 typecheck: install-test
 	$(BIN)/mypy
 
-# pytest last: its summary closes the output.
-test: lint typecheck jstest browser-test
+# Chromium is checked first, so a missing browser is said before minutes of building.
+browser-check:
+ifeq ($(HAVE_CHROMIUM),yes)
+	@echo "Browser tests will use $(CHROMIUM)"
+else ifeq ($(BROWSER_REQUIRED),1)
+	@echo "browser-test needs Chromium at $(CHROMIUM): apt-get install chromium" \
+		"(or CHROMIUM=/path/to/chromium make test)"; exit 1
+else
+	@echo "*** $(NO_CHROMIUM) ***"
+endif
+
+# Every tier; pytest last, so its summary closes the output.
+test: browser-check lint typecheck jstest labextension browser-test
 	$(BIN)/python -m pytest
+	@test "$(HAVE_CHROMIUM)" = yes || echo "*** $(NO_CHROMIUM) ***"
+
+# The unit tier only: in-process, no HTTP, no kernels, no subprocesses.
+test-fast: install-test
+	$(BIN)/python -m pytest -m unit -q
 
 # -- JupyterLab extension -------------------------------------------------------------------
 labextension/node_modules/.yarn-state.yml: labextension/package.json labextension/yarn.lock \
-		| $(BIN)/jlpm
-	cd labextension && $(JLPM) install --immutable
+		| $(BIN)/jlpm $(LOGS)
+	cd labextension && $(JLPM) install --immutable $(call QUIET,install)
 	touch $@
 
 $(LABEXT_BUILT): $(LABEXT_SOURCES) labextension/node_modules/.yarn-state.yml
-	cd labextension && $(JLPM) build:prod
+	cd labextension && $(JLPM) build:prod $(call QUIET,build)
 
 # jlpm and jupyter-builder (also a dependency of JupyterLab 4.6).
 $(BIN)/jlpm: $(BIN)/python
@@ -67,16 +102,19 @@ jstest: labextension/node_modules/.yarn-state.yml
 	cd labextension && $(JLPM) test
 
 labextension/ui-tests/node_modules/.yarn-state.yml: labextension/ui-tests/package.json \
-		labextension/ui-tests/yarn.lock | $(BIN)/jlpm
-	cd labextension/ui-tests && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(JLPM) install --immutable
+		labextension/ui-tests/yarn.lock | $(BIN)/jlpm $(LOGS)
+	cd labextension/ui-tests && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(JLPM) install --immutable \
+		$(call QUIET,ui-tests-install)
 	touch $@
 
 # Galata (Playwright) in Debian's Chromium; screenshots go to labextension/ui-tests/artifacts/.
+ifeq ($(HAVE_CHROMIUM),yes)
 browser-test: install-test labextension labextension/ui-tests/node_modules/.yarn-state.yml
-	@test -x $(CHROMIUM) || { echo "browser-test needs Chromium at $(CHROMIUM):" \
-		"apt-get install chromium (or CHROMIUM=/path/to/chromium make browser-test)"; exit 1; }
 	cd labextension/ui-tests && CHROMIUM=$(CHROMIUM) PYTHON=$(CURDIR)/$(BIN)/python \
 		$(JLPM) playwright test
+else
+browser-test: browser-check
+endif
 
 bench: install-test
 	$(BIN)/python benchmarks/bench_load_ext.py
