@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -318,3 +323,24 @@ def test_a_server_that_was_down_is_asked_again() -> None:
     result, _, _ = run(base_url, timeout=2.0)
     assert result.status == "error" and "connection failed" in result.message
     assert clients.remembered_dialect(base_url, "auto") is None
+
+
+def test_the_command_line_server_speaks_a_dialect(tmp_path: Path) -> None:
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps([{"text": "hi"}]))
+    command = [sys.executable, "-m", "agent_kernel.testing", "--script", str(script)]
+    process = subprocess.Popen(
+        [*command, "--port", "0", "--dialect", "llamacpp"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()
+        base_url = process.stdout.readline().split("=", 1)[1].strip()
+        with urllib.request.urlopen(f"{base_url}/models", timeout=10) as response:
+            assert json.load(response)["data"][0]["owned_by"] == "me"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -11,6 +11,7 @@ import json
 import sys
 import time
 
+from agent_kernel.testing.dialects import DIALECTS
 from agent_kernel.testing.script import Reply
 from agent_kernel.testing.server import ScriptedServer
 
@@ -49,6 +50,12 @@ def main(argv: list[str] | None = None) -> None:
         metavar="FILE",
         help="append each streamed piece of text with its send time (time.time()) as JSON lines",
     )
+    parser.add_argument(
+        "--dialect",
+        default="openai",
+        choices=sorted(DIALECTS),
+        help="speak as this kind of server does (tool-call deltas, refusals, error bodies)",
+    )
     args = parser.parse_args(argv)
     server = ScriptedServer(
         load_script(args.script),
@@ -56,6 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         chunk_delay=args.chunk_delay,
         text_log=args.text_log,
+        dialect=args.dialect,
     )
     with server:
         print(f"Scripted server at {server.base_url} ({server.remaining} replies); Ctrl+C stops.")
