@@ -19,21 +19,29 @@ def feed(widget: TraceWidget, *items: tuple[str, dict[str, Any]]) -> None:
         widget(Event(kind, "run_1", 1, data))  # type: ignore[arg-type]
 
 
+def live_widgets() -> int:
+    from ipywidgets.widgets.widget import _instances
+
+    return len(_instances)
+
+
 def test_rows_follow_the_run_and_open_onto_their_details() -> None:
     widget = TraceWidget(prices={}, secrets=["sk-secret-value-123"])
     feed(widget, ("run_started", {"model": "gpt-4o-mini", "request": "Which region?"}))
     feed(widget, ("model_started", {}))
     assert "thinking" in widget.header.value
-    feed(widget, ("text_delta", {"text": "Let me look"}))
-    widget._show_text()
+    feed(widget, ("text_delta", {"text": "Let me look " * 20}))
+    widget.flush()
     assert "Let me look" in widget.reply.value
     calls = [{"id": "c1", "name": "sql", "arguments": "{}"}]
     usage = {"prompt_tokens": 1000, "completion_tokens": 20}
     feed(widget, ("model_finished", {"tool_calls": calls, "usage": usage, "duration_ms": 900}))
     feed(widget, ("tool_started", {"tool": "sql", "call_id": "c1", "arguments": {"query": QUERY}}))
+    widget.flush()
     assert "running sql" in widget.header.value
-    row = widget._rows[2]
-    assert "…" in row.line.value and "<b>sql</b>" in row.line.value
+    assert "1,000 tokens in / 20 out" in widget.header.value  # live totals
+    row = widget._slots[2]
+    assert "…" in row.value and "<b>sql</b>" in row.value
     result = "| West | 120 | sk-secret-value-123"
     feed(
         widget,
@@ -42,16 +50,57 @@ def test_rows_follow_the_run_and_open_onto_their_details() -> None:
             {"tool": "sql", "call_id": "c1", "ok": True, "summary": "2 rows", "content": result},
         ),
     )
-    assert "✓" in row.line.value and "2 rows" in row.line.value
-    assert (
-        "1,000 in / 20 out" in widget._rows[1].line.value
-        and "$0.0002" in widget._rows[1].line.value
-    )
-    assert row.details.layout.display == "none"
-    row.toggle.value = True  # a click on the row's chevron
-    assert row.details.layout.display == "block"
-    assert "<span" in row.details.value and "GROUP" in row.details.value  # highlighted SQL
-    assert "| West | 120 | [REDACTED]" in row.details.value
+    widget.flush()
+    assert "✓" in row.value and "2 rows" in row.value
+    assert "1,000 in / 20 out" in widget._slots[1].value and "$0.0002" in widget._slots[1].value
+    # The row opens (HTML details, no round trip to the kernel) onto the query, whole
+    # tokens on each line (no mid-token wrapping), and the result with the secret removed.
+    assert "<details><summary>" in row.value and "white-space:pre;" in row.value
+    assert "GROUP BY 1" in row.value
+    assert "| West | 120 | [REDACTED]" in row.value and "sk-secret-value-123" not in row.value
+
+
+def test_a_secret_split_across_chunks_never_shows_in_the_live_reply() -> None:
+    secret = "sk-proj-" + "A1b2C3d4" * 5
+    widget = TraceWidget(secrets=[secret])
+    feed(widget, ("run_started", {"model": "m"}), ("model_started", {}))
+    text = "The key is " + secret + " and that is all. " + "More words. " * 30
+    shown = []
+    for i in range(0, len(text), 5):
+        feed(widget, ("text_delta", {"text": text[i : i + 5]}))
+        widget.flush()
+        shown.append(widget.reply.value)
+    feed(widget, ("model_finished", {"text": text}))
+    widget.flush()
+    shown.append(widget.reply.value)
+    assert not any(secret[:20] in value for value in shown)
+    assert "The key is [REDACTED] and that is all." in shown[-1]
+
+
+def test_a_long_run_reuses_a_fixed_set_of_widgets_and_closes_them_all() -> None:
+    """A 1000-step run opens as many widgets as a short one, and none outlive the run."""
+    before = live_widgets()
+    widget = TraceWidget()
+    feed(widget, ("run_started", {"model": "m"}))
+    counts = {}
+    for i in range(1, 1001):
+        calls = [{"id": f"c{i}", "name": "sql", "arguments": "{}"}]
+        feed(
+            widget,
+            ("model_started", {}),
+            ("model_finished", {"tool_calls": calls, "usage": {"prompt_tokens": 10}}),
+            ("tool_started", {"tool": "sql", "call_id": f"c{i}", "arguments": {"query": "1"}}),
+            ("tool_finished", {"tool": "sql", "call_id": f"c{i}", "ok": True, "content": "1"}),
+        )
+        if i in (20, 1000):
+            widget.flush()
+            counts[i] = live_widgets() - before
+    assert counts[20] == counts[1000]
+    assert "… 1,988 earlier steps" in widget.earlier.value
+    assert len(widget.steps.children) == 12
+    feed(widget, ("run_finished", {"status": "answered", "answer": "done"}))
+    assert live_widgets() == before
+    assert widget.document is not None and len(widget.document["steps"]) == 2000
 
 
 def test_an_approval_shows_as_a_waiting_row_then_its_outcome() -> None:
@@ -59,7 +108,7 @@ def test_an_approval_shows_as_a_waiting_row_then_its_outcome() -> None:
     feed(widget, ("run_started", {"model": "m"}))
     request = {"approval_id": "apr_1", "tool": "run_python", "reason": "ask mode"}
     feed(widget, ("approval_requested", request))
-    assert "waiting for your approval of run_python" in widget.header.value
+    assert "waiting for your approval of run_python" in widget.header.value  # at once
     decided = {
         "approval_id": "apr_1",
         "tool": "run_python",
@@ -69,10 +118,8 @@ def test_an_approval_shows_as_a_waiting_row_then_its_outcome() -> None:
         "reason": "too risky",
     }
     feed(widget, ("approval_decided", decided))
-    assert (
-        "⊘" in widget._rows[1].line.value
-        and "denied by ann: too risky" in widget._rows[1].line.value
-    )
+    widget.flush()
+    assert "⊘" in widget._slots[1].value and "denied by ann: too risky" in widget._slots[1].value
 
 
 def test_stop_calls_back_once_and_says_it_is_stopping() -> None:

@@ -19,7 +19,7 @@ def trace_command(agent: KernelAgent, args: list[str]) -> Any:
     from agent_kernel.events import Event
     from agent_kernel.memory import queries
     from agent_kernel.redact import secret_env_values
-    from agent_kernel.ui.trace_document import TraceBundle, build_trace
+    from agent_kernel.ui.trace_document import FULL_TEXT_CHARS, TraceBundle, build_trace
 
     if len(args) > 1:
         raise UsageError("usage: %agent trace [RUN] (run ids are in %agent audit --all)")
@@ -39,4 +39,8 @@ def trace_command(agent: KernelAgent, args: list[str]) -> Any:
         Event(kind, run, step, json.loads(data), float(t)) for kind, run, step, data, t in rows
     ]
     secrets = secret_env_values(agent.settings.api_key_env)
-    return TraceBundle(build_trace(events, prices=dict(agent.settings.prices), secrets=secrets))
+    # Asked for by name, a trace shows more of each step than the one saved with its cell.
+    prices = dict(agent.settings.prices)
+    return TraceBundle(
+        build_trace(events, prices=prices, secrets=secrets, text_chars=FULL_TEXT_CHARS)
+    )

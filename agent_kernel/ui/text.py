@@ -10,10 +10,9 @@ import time
 from typing import Any
 
 from agent_kernel.events import Event
-from agent_kernel.redact import redact
+from agent_kernel.redact import StreamRedactor, redact
 from agent_kernel.ui.trace_document import approval_summary, format_duration
 
-HOLD_BACK_CHARS = 64  # longer than the longest key shape redact() recognises by its prefix
 ARGUMENT_PREVIEW_CHARS = 80
 
 
@@ -40,9 +39,9 @@ class TextRenderer:
     def __init__(self, model_label: str = "", *, secrets: list[str] | None = None) -> None:
         self.model_label = model_label
         self.secrets = secrets or []
-        self._text: list[str] = []
+        self._reply = StreamRedactor(self.secrets)
+        self._printed = False  # anything of the current reply printed yet
         self._started = time.perf_counter()
-        self._printed = 0  # characters of the current reply already printed
         self._started_calls: set[str] = set()
 
     def __call__(self, event: Event) -> None:
@@ -56,28 +55,26 @@ class TextRenderer:
 
     # -- model text -------------------------------------------------------------------------
     def _on_model_started(self, data: dict[str, Any]) -> None:
-        self._text = []
-        self._printed = 0
+        self._reply = StreamRedactor(self.secrets)
+        self._printed = False
 
-    def _print_text(self, *, final: bool) -> None:
-        """Print what is new, keeping back a tail that could be the start of a secret: the
-        reply is redacted whole, since a secret can arrive split across chunks."""
-        text = redact("".join(self._text), self.secrets)
-        end = len(text) if final else max(self._printed, len(text) - HOLD_BACK_CHARS)
-        if end > self._printed:
-            sys.stdout.write(text[self._printed : end])
+    def _write(self, text: str) -> None:
+        if text:
+            sys.stdout.write(text)
             sys.stdout.flush()
-            self._printed = end
+            self._printed = True
 
     def _on_text_delta(self, data: dict[str, Any]) -> None:
-        self._text.append(data["text"])
-        self._print_text(final=False)
+        # What is safe to show now: a tail that could be the start of a secret waits, since
+        # a secret can arrive split across chunks. Each chunk costs its own length, not the
+        # reply's so far.
+        self._write(self._reply.feed(data["text"]))
 
     def _on_model_retry(self, data: dict[str, Any]) -> None:
-        if self._text:
+        if self._printed:
             sys.stdout.write("\n")
-        self._text = []
-        self._printed = 0
+        self._reply = StreamRedactor(self.secrets)
+        self._printed = False
         print(
             f"Model call failed ({data['reason']}); retrying in {data['wait_seconds']:.1f} s "
             f"(attempt {data['attempt']} of {data['max_attempts']}).",
@@ -93,8 +90,8 @@ class TextRenderer:
 
     def _on_model_finished(self, data: dict[str, Any]) -> None:
         self.model_label = data.get("model") or self.model_label
-        if self._text:
-            self._print_text(final=True)
+        self._write(self._reply.flush())
+        if self._printed:
             sys.stdout.write("\n")
             sys.stdout.flush()
 

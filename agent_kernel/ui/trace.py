@@ -1,14 +1,18 @@
-"""The live trace: one widget per run, fed only by the run's events.
+"""The live trace: one widget per run, fed only by the run's events, at O(1) cost per event.
 
-A header with the run's totals, what is happening now and a Stop button; one row per step
-(model call, tool call, approval) with status, duration, tokens and cost, each expanding to
-its arguments (code highlighted) and bounded result; the reply as it streams. When the run
-ends the widget's display is replaced, in place, by the trace document and the answer is shown
-as Markdown, so the saved notebook carries a trace that renders without a kernel.
+A header with the run's totals, what is happening now and a Stop button; the latest
+LIVE_ROWS steps (model call, tool call, approval), each a line that opens onto its arguments
+and bounded result; the tail of the reply as it streams. Each event touches one step of an
+incrementally built document and patches only that row; patches are sent at most every
+UPDATE_INTERVAL_SECONDS. Rows are a fixed pool of widgets reused as the run goes, so a
+1000-step run opens as many widgets as a 12-step one. When the run ends the display is
+replaced, in place, by the trace document, the answer is shown as Markdown, and every widget
+the trace opened is closed, so the saved notebook carries a compact trace and no widget state.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import time
@@ -16,18 +20,23 @@ from collections.abc import Callable
 from typing import Any
 
 from agent_kernel.events import Event
-from agent_kernel.redact import redact
+from agent_kernel.redact import StreamRedactor
 from agent_kernel.ui.text import Markdown
 from agent_kernel.ui.trace_document import (
     MARKS,
+    TraceBuilder,
     TraceBundle,
-    build_trace,
     format_duration,
+    redacted,
     totals_line,
 )
 
-UPDATE_INTERVAL_SECONDS = 0.08
+UPDATE_INTERVAL_SECONDS = 0.1
+LIVE_ROWS = 12  # the whole trace is saved when the run ends; `%agent trace` shows it later
+REPLY_TAIL_CHARS = 2_000  # of the streaming reply; the whole answer is shown at the end
 KIND_ICONS = {"model": "✦", "tool": "⚙", "approval": "⚑", "verification": "✔"}
+CODE_STYLE = "white-space:pre;overflow-x:auto;max-height:20em;margin:2px 0"
+TEXT_STYLE = "white-space:pre-wrap;overflow-wrap:break-word;max-height:20em;overflow:auto"
 
 
 class TraceWidget:
@@ -43,29 +52,31 @@ class TraceWidget:
     ) -> None:
         import ipywidgets as w
 
-        self.prices = prices or {}
         self.secrets = secrets or []
         self.demo = demo
-        self._events: list[Event] = []
-        self._text: list[str] = []
-        self._last_text_update = 0.0
+        self._builder = TraceBuilder(prices or {})
+        self._reply = StreamRedactor(self.secrets)
+        self._reply_tail = ""
+        self._reply_chars = 0
         self._started = time.time()
-        self._rows: dict[int, _StepRow] = {}
-        self.header = w.HTML(_header_html("starting…", ""))
-        self.header.layout = w.Layout(flex="1 1 auto")
-        self.stop = w.Button(
-            description="Stop",
-            icon="stop",
-            tooltip="End the run cleanly",
-            layout=w.Layout(width="auto", flex="0 0 auto"),
-        )
+        self._activity = "starting…"
+        self._dirty: dict[int, dict[str, Any]] = {}  # step index -> step, not yet drawn
+        self._dirty_header = self._dirty_reply = False
+        self._last_flush = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._slots: dict[int, Any] = {}  # step index -> the row widget showing it
+        self.header = w.HTML(_header_html(self._activity, ""))
+        self.header.layout.flex = "1 1 auto"
+        self.stop = w.Button(description="Stop", icon="stop", tooltip="End the run cleanly")
+        self.stop.layout.width, self.stop.layout.flex = "auto", "0 0 auto"
         self.stop.on_click(lambda _: self._stop(on_stop))
+        self.earlier = w.HTML("")
         self.steps = w.VBox([])
         self.reply = w.HTML("")
-        self.widget = w.VBox(
-            [w.HBox([self.header, self.stop]), self.steps, self.reply],
-            layout=w.Layout(border_left="3px solid var(--jp-brand-color1)", padding="0 0 0 8px"),
-        )
+        top = w.HBox([self.header, self.stop])
+        self.widget = w.VBox([top, self.earlier, self.steps, self.reply])
+        self.widget.layout.border_left = "3px solid var(--jp-brand-color1)"
+        self.widget.layout.padding = "0 0 0 8px"
         self.widget.add_class("agent-kernel-live-trace")
         self.handle: Any = None
         self.document: dict[str, Any] | None = None
@@ -78,36 +89,95 @@ class TraceWidget:
 
     def __call__(self, event: Event) -> None:
         if event.kind == "text_delta":
-            self._text.append(event.data["text"])
-            now = time.perf_counter()
-            if now - self._last_text_update >= UPDATE_INTERVAL_SECONDS:
-                self._show_text()
-                self._last_text_update = now
+            self._stream(event.data["text"])
             return
         if event.kind == "model_started":
-            self._text = []
-            self.reply.value = ""
-        self._events.append(event)
-        self._redraw(event)
+            self._reply = StreamRedactor(self.secrets)
+            self._reply_tail, self._reply_chars = "", 0
+            self._dirty_reply = True
+        elif event.kind == "model_finished":
+            self._reply_tail = (self._reply_tail + self._reply.flush())[-REPLY_TAIL_CHARS:]
+        step = self._builder.add(event)
+        if step is not None:
+            self._dirty[step["index"]] = step
+        self._activity = _activity(event, self._builder.doc["status"])
+        self._dirty_header = True
         if event.kind == "run_finished":
             self._finish()
+        else:
+            self._schedule(urgent=event.kind == "approval_requested")
 
-    def _redraw(self, event: Event) -> None:
-        doc = build_trace(self._events, prices=self.prices, secrets=self.secrets, demo=self.demo)
-        for step in doc["steps"]:
-            row = self._rows.get(step["index"])
-            if row is None:
-                row = self._rows[step["index"]] = _StepRow(step)
-                self.steps.children = (*self.steps.children, row.widget)
+    def _stream(self, piece: str) -> None:
+        shown = self._reply.feed(piece)
+        if shown:
+            self._reply_tail = (self._reply_tail + shown)[-REPLY_TAIL_CHARS:]
+        self._reply_chars += len(piece)
+        self._dirty_reply = True
+        self._schedule()
+
+    # -- drawing, throttled -----------------------------------------------------------------
+    def _schedule(self, *, urgent: bool = False) -> None:
+        """Draw now if the last draw is old enough (or it is urgent); else once, soon."""
+        wait = UPDATE_INTERVAL_SECONDS - (time.perf_counter() - self._last_flush)
+        if urgent or wait <= 0:
+            self.flush()
+            return
+        if self._timer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (a plain call): draw now
+            self.flush()
+            return
+        self._timer = loop.call_later(wait, self.flush)
+
+    def flush(self) -> None:
+        """Send what changed since the last draw: the header, changed rows, the reply tail."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._last_flush = time.perf_counter()
+        if self._dirty_header:
+            self._dirty_header = False
+            totals = totals_line(self._live_doc(), self._builder.model_steps)
+            self.header.value = _header_html(self._activity, totals)
+        dirty, self._dirty = self._dirty, {}
+        for index in sorted(dirty)[-LIVE_ROWS:]:
+            self._draw_row(index, dirty[index])
+        if self._dirty_reply:
+            self._dirty_reply = False
+            self.reply.value = _reply_html(self._reply_tail, self._reply_chars)
+
+    def _draw_row(self, index: int, step: dict[str, Any]) -> None:
+        """Patch the row showing this step; a new step takes the oldest row once all are used."""
+        import ipywidgets as w
+
+        slot = self._slots.get(index)
+        if slot is None:
+            if self._slots and index < min(self._slots):
+                return  # an older step than any shown: it is in the saved trace
+            if len(self._slots) < LIVE_ROWS:
+                slot = w.HTML()
+                self.steps.children = (*self.steps.children, slot)
             else:
-                row.update(step)
-        self.header.value = _header_html(_activity(doc, event), _live_totals(doc, self._started))
+                oldest = min(self._slots)
+                slot = self._slots.pop(oldest)
+                self.steps.children = (*(c for c in self.steps.children if c is not slot), slot)
+                hidden = min(self._slots) - 1
+                self.earlier.value = _earlier_html(hidden)
+            self._slots[index] = slot
+        slot.value = _row_html(redacted(step, self.secrets))
 
-    def _show_text(self) -> None:
-        text = redact("".join(self._text), self.secrets)
-        self.reply.value = (
-            "<div style='white-space:pre-wrap'>" + html.escape(text, quote=False) + "</div>"
-        )
+    def _live_doc(self) -> dict[str, Any]:
+        doc = self._builder.doc
+        return {
+            **doc,
+            "steps": (),
+            "usage": self._builder.live_usage,
+            "cost_usd": self._builder.live_cost if self._builder.model_steps else None,
+            "duration_ms": (time.time() - self._started) * 1000,
+            "demo": self.demo,
+        }
 
     def _stop(self, on_stop: Callable[[], None] | None) -> None:
         self.stop.disabled = True
@@ -116,76 +186,43 @@ class TraceWidget:
             on_stop()
 
     def _finish(self) -> None:
-        doc = build_trace(self._events, prices=self.prices, secrets=self.secrets, demo=self.demo)
+        self.flush()
+        doc = self._builder.finished(self.demo, self.secrets)
         self.document = doc
-        self.stop.layout.display = "none"
-        if self.handle is None:
-            return
-        from IPython.display import display
+        if self.handle is not None:
+            from IPython.display import display
 
-        # The static document replaces the widget in place; a saved notebook keeps it.
-        self.handle.update(TraceBundle(doc))
-        answer = doc.get("answer") or ""
-        if answer:  # (the demo model labels its own answers)
-            display(Markdown(answer))
-        if answer and doc.get("verification"):
-            display(Markdown(f"<sub>{doc['verification']}</sub>", plain=doc["verification"]))
-        if doc.get("message") and doc.get("status") != "error":
-            display(Markdown(doc["message"]))
-
-
-class _StepRow:
-    """One step: a line that opens onto its details."""
-
-    def __init__(self, step: dict[str, Any]) -> None:
-        import ipywidgets as w
-
-        self.toggle = w.ToggleButton(
-            value=False,
-            icon="chevron-right",
-            tooltip="Details",
-            layout=w.Layout(width="28px", height="24px", padding="0"),
-        )
-        self.line = w.HTML()
-        self.details = w.HTML(layout=w.Layout(display="none", margin="0 0 0 40px"))
-        self.toggle.observe(self._toggled, "value")
-        self.widget = w.VBox([w.HBox([self.toggle, self.line]), self.details])
-        self.step: dict[str, Any] = {}
-        self.update(step)
-
-    def update(self, step: dict[str, Any]) -> None:
-        if step == self.step:
-            return
-        self.step = step
-        self.line.value = _row_html(step)
-        if self.toggle.value:
-            self.details.value = _details_html(step)
-
-    def _toggled(self, change: dict[str, Any]) -> None:
-        opened = bool(change["new"])
-        self.toggle.icon = "chevron-down" if opened else "chevron-right"
-        if opened:
-            self.details.value = _details_html(self.step)
-        self.details.layout.display = "block" if opened else "none"
+            # The static document replaces the widget in place; a saved notebook keeps it.
+            self.handle.update(TraceBundle(doc))
+            answer = doc.get("answer") or ""
+            if answer:  # the whole answer (the document keeps a bounded copy)
+                display(Markdown(self._builder.answer or answer))
+            if answer and doc.get("verification"):
+                display(Markdown(f"<sub>{doc['verification']}</sub>", plain=doc["verification"]))
+            if doc.get("message") and doc.get("status") != "error":
+                display(Markdown(doc["message"]))
+        close_tree(self.widget)
 
 
-def _activity(doc: dict[str, Any], event: Event) -> str:
-    if doc["status"] != "running":
-        return {"answered": "done", "max_steps": "stopped at the step limit"}.get(
-            doc["status"], str(doc["status"])
-        )
+def close_tree(widget: Any) -> None:
+    """Close a widget, its children, and the layout and style models each one opened."""
+    for child in getattr(widget, "children", ()):
+        close_tree(child)
+    for part in ("layout", "style"):
+        model = getattr(widget, part, None)
+        if model is not None and hasattr(model, "close"):
+            model.close()
+    widget.close()
+
+
+def _activity(event: Event, status: str) -> str:
+    if status != "running":
+        return {"answered": "done", "max_steps": "stopped at the step limit"}.get(status, status)
     if event.kind == "approval_requested":
         return f"⚑ waiting for your approval of {event.data.get('tool')}"
-    running = [s for s in doc["steps"] if s["status"] == "running"]
-    if running and running[-1]["kind"] == "tool":
-        return f"⚙ running {running[-1]['name']}…"
+    if event.kind == "tool_started":
+        return f"⚙ running {event.data.get('tool')}…"
     return "✦ thinking…"
-
-
-def _live_totals(doc: dict[str, Any], started: float) -> str:
-    if doc.get("duration_ms") is None:
-        doc = {**doc, "duration_ms": (time.time() - started) * 1000}
-    return totals_line(doc)
 
 
 def _header_html(activity: str, totals: str) -> str:
@@ -195,7 +232,28 @@ def _header_html(activity: str, totals: str) -> str:
     )
 
 
+def _earlier_html(hidden: int) -> str:
+    return (
+        f"<span style='color:var(--jp-ui-font-color2)'>… {hidden:,} earlier "
+        f"step{'s' if hidden != 1 else ''} (all of them are in the trace saved when the run "
+        "ends)</span>"
+    )
+
+
+def _reply_html(tail: str, total_chars: int) -> str:
+    if not tail:
+        return ""
+    cut = total_chars - len(tail)
+    more = (
+        f"<div style='color:var(--jp-ui-font-color2)'>… {cut:,} characters above</div>"
+        if cut > 0
+        else ""
+    )
+    return f"{more}<div style='{TEXT_STYLE}'>{html.escape(tail, quote=False)}</div>"
+
+
 def _row_html(step: dict[str, Any]) -> str:
+    """One step as a line that opens (HTML details) onto its code, arguments and result."""
     mark = MARKS.get(step["status"], "?")
     color = {
         "done": "var(--jp-success-color1)",
@@ -218,27 +276,30 @@ def _row_html(step: dict[str, Any]) -> str:
         meta.append(f"${step['cost_usd']:.4f}")
     if meta:
         parts.append(f"<span style='color:var(--jp-ui-font-color2)'>{' · '.join(meta)}</span>")
-    return " ".join(parts)
+    line = " ".join(parts)
+    details = _details_html(step)
+    if not details:
+        return f"<div>{line}</div>"
+    body = f"<div style='margin-left:2em'>{details}</div>"
+    return f"<details><summary>{line}</summary>{body}</details>"
 
 
 def _details_html(step: dict[str, Any]) -> str:
-    from pygments import highlight
-    from pygments.formatters import HtmlFormatter
-    from pygments.lexers import JsonLexer, PythonLexer, SqlLexer
-
-    formatter = HtmlFormatter(noclasses=True, nobackground=True)
     blocks = []
     if step.get("code"):
         code = step["code"]
-        lexer = PythonLexer() if code["language"] == "python" else SqlLexer()
-        blocks.append(highlight(code["source"], lexer, formatter))
-    if step.get("arguments"):
-        arguments = json.dumps(step["arguments"], indent=1, ensure_ascii=False, default=str)
-        blocks.append(highlight(arguments, JsonLexer(), formatter))
+        blocks.append(_block(code["language"], code["source"], CODE_STYLE))
+    arguments = step.get("arguments")
+    if arguments:
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments, indent=1, ensure_ascii=False, default=str)
+        blocks.append(_block("arguments", arguments, CODE_STYLE))
     for label in ("text", "result"):
         if step.get(label):
-            body = html.escape(step[label], quote=False)
-            blocks.append(
-                f"<div><i>{label}</i></div><pre style='white-space:pre-wrap'>{body}</pre>"
-            )
-    return "".join(blocks) or "<i>no details</i>"
+            blocks.append(_block(label, step[label], TEXT_STYLE))
+    return "".join(blocks)
+
+
+def _block(label: str, text: str, style: str) -> str:
+    body = html.escape(text, quote=False)
+    return f"<div><i>{html.escape(label)}</i></div><pre style='{style}'>{body}</pre>"
