@@ -9,6 +9,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
+from typing import Any
+
+from agent_kernel.text import clean_data
 
 REDACTED = "[REDACTED]"
 _KEY_SHAPES = re.compile(
@@ -78,3 +81,48 @@ class StreamRedactor:
             if start < cut <= end:
                 cut = start
         return cut
+
+
+class MessageRedactor:
+    """Chat messages with secrets removed, each message redacted once.
+
+    A run sends the same history again on every step; redacting (and copying) every message
+    each time made a step cost the whole conversation. A message is redacted the first time
+    it is seen and its clean copy reused while it is the same object (messages are not
+    changed once appended). The cache holds the message itself, so its id is not reused.
+    """
+
+    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+        self.secrets = [s for s in secrets if s]
+        self._clean: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    def messages(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [self.message(m) for m in messages]
+
+    def message(self, message: dict[str, Any]) -> dict[str, Any]:
+        cached = self._clean.get(id(message))
+        if cached is not None and cached[0] is message:
+            return cached[1]
+        clean = self._redacted(message)
+        if message.get("role") != "system":  # rebuilt on every step: kept, it would pile up
+            self._clean[id(message)] = (message, clean)
+        return clean
+
+    def _redacted(self, message: dict[str, Any]) -> dict[str, Any]:
+        """A copy without secrets, as valid UTF-8 (whatever a context section or an older
+        record holds, the request can be encoded)."""
+        copy = dict(clean_data(message)[0])
+        if isinstance(copy.get("content"), str):
+            copy["content"] = redact(copy["content"], self.secrets)
+        if copy.get("tool_calls"):
+            copy["tool_calls"] = [
+                {
+                    **c,
+                    "function": {
+                        **c["function"],
+                        "arguments": redact(c["function"]["arguments"], self.secrets),
+                    },
+                }
+                for c in copy["tool_calls"]
+            ]
+        return copy

@@ -153,3 +153,33 @@ def test_agent_context_shows_exactly_what_was_sent(
     assert "One dataframe" not in text  # the reply came after that call
     html = view._repr_html_()
     assert "<details>" in html and "list_variables" in html
+
+
+def test_a_step_reads_only_the_messages_it_has_not_seen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sizes, untrusted sources and redaction are worked out once per message: the second
+    build of a growing run reads the two new messages, not the 400 it has seen."""
+    from agent_kernel.policy import spotlight
+    from agent_kernel.redact import MessageRedactor
+
+    scanned: list[str] = []
+    real = spotlight.wrapped_sources
+    monkeypatch.setattr(spotlight, "wrapped_sources", lambda t: scanned.append(t) or real(t))
+    history: list[dict[str, Any]] = [{"role": "user", "content": "go"}]
+    for i in range(200):
+        history.append({"role": "assistant", "content": f"step {i}"})
+        history.append({"role": "tool", "tool_call_id": f"c{i}", "content": "r" * 50})
+    history.append({"role": "tool", "content": spotlight.wrap("sk-" + "x" * 20, "file a.csv")})
+    builder = ContextBuilder(budget=10**6)
+    redactor = MessageRedactor(["secret-value-1"])
+    first = redactor.messages(builder.build(history).messages)
+    assert "file a.csv" in builder.last.untrusted and "[REDACTED]" in first[-1]["content"]
+    scanned.clear()
+    history.append({"role": "assistant", "content": "pasted secret-value-1 here"})
+    history.append({"role": "tool", "tool_call_id": "x", "content": "ok"})
+    second = builder.build(history)
+    assert len(scanned) == 3  # the system message (rebuilt each step) and the two new ones
+    assert "file a.csv" in second.untrusted
+    sent = redactor.messages(second.messages)
+    assert sent[-2]["content"] == "pasted [REDACTED] here"
+    assert all(a is b for a, b in zip(first[1:], sent[1:-2], strict=True))  # reused, not redone
+    assert second.tokens == builder.counter.messages(second.messages)

@@ -10,6 +10,11 @@
 
 Tokens are estimated (characters / 4) and the estimate is corrected by the prompt tokens the
 server reports, so the budget holds for whatever tokenizer the model uses.
+
+A run's history only grows, and each message is the same object from one step to the next,
+so what is read from a message (its size, the untrusted sources it carries, its shortened
+form) is worked out once and kept (`MessageFacts`): a step costs what changed, not the whole
+conversation again (issue 19: 4.4x growth over 1000 steps before).
 """
 
 from __future__ import annotations
@@ -56,10 +61,11 @@ class TokenCounter:
         return math.ceil(len(text) / 4 * self.scale)
 
     def message(self, message: Message) -> int:
-        size = len(message.get("content") or "")
-        for call in message.get("tool_calls") or []:
-            size += len(call["function"]["name"]) + len(call["function"]["arguments"]) + 12
-        return 4 + math.ceil(size / 4 * self.scale)  # 4: the role and framing of a message
+        return self.sized(message_chars(message))
+
+    def sized(self, chars: int) -> int:
+        """Tokens of a message of `chars` characters (4: the role and framing of a message)."""
+        return 4 + math.ceil(chars / 4 * self.scale)
 
     def messages(self, messages: Sequence[Message]) -> int:
         return sum(self.message(m) for m in messages)
@@ -72,6 +78,52 @@ class TokenCounter:
         weight = 1 / (self.samples + 1) if self.samples < 4 else 0.2
         self.scale += (observed - self.scale) * weight
         self.samples += 1
+
+
+def message_chars(message: Message) -> int:
+    size = len(message.get("content") or "")
+    for call in message.get("tool_calls") or []:
+        size += len(call["function"]["name"]) + len(call["function"]["arguments"]) + 12
+    return size
+
+
+class MessageFacts:
+    """What the builder reads from each message, read once per message object.
+
+    Keyed by identity, holding the message itself so that an id is never reused while it is
+    cached (messages are not changed once appended; a changed message is a new object). The
+    system message is rebuilt on every step, so it is never kept."""
+
+    def __init__(self) -> None:
+        self._facts: dict[int, dict[str, Any]] = {}
+
+    def _get(self, message: Message) -> dict[str, Any]:
+        facts = self._facts.get(id(message))
+        if facts is None or facts["message"] is not message:
+            facts = {"message": message}
+            if message.get("role") != "system":
+                self._facts[id(message)] = facts
+        return facts
+
+    def chars(self, message: Message) -> int:
+        facts = self._get(message)
+        if "chars" not in facts:
+            facts["chars"] = message_chars(message)
+        return int(facts["chars"])
+
+    def sources(self, message: Message) -> list[str]:
+        facts = self._get(message)
+        if "sources" not in facts:
+            content = str(message.get("content") or "")
+            facts["sources"] = spotlight.wrapped_sources(content) if content else []
+        return list(facts["sources"])
+
+    def shortened(self, message: Message) -> Message:
+        facts = self._get(message)
+        if "short" not in facts:
+            facts["short"] = _shortened(message)
+        short: Message = facts["short"]
+        return short
 
 
 @dataclass
@@ -163,7 +215,11 @@ class ContextBuilder:
             recent_turns = RECENT_TURNS
         self.recent_turns = recent_turns
         self._recalled: dict[str, list[Remembered]] = {}
+        self._facts = MessageFacts()
         self.last: BuiltContext | None = None
+
+    def _count(self, messages: Sequence[Message]) -> int:
+        return sum(self.counter.sized(self._facts.chars(m)) for m in messages)
 
     def build(
         self, history: list[Message], tools: list[dict[str, Any]] | None = None
@@ -203,13 +259,12 @@ class ContextBuilder:
         built = BuiltContext(
             messages=messages,
             sections=sections,
-            tokens=self.counter.messages(messages) + tool_tokens,
+            tokens=self._count(messages) + tool_tokens,
             budget=self.budget,
             tool_tokens=tool_tokens,
             untrusted=[
-                source
-                for m in messages
-                for source in spotlight.wrapped_sources(str(m.get("content") or ""))
+                *spotlight.wrapped_sources(system),
+                *(source for m in messages[1:] for source in self._facts.sources(m)),
             ],
         )
         self.last = built
@@ -219,14 +274,14 @@ class ContextBuilder:
     def _current_turn(self, turn: list[Message], room: int) -> Section:
         """This turn whole if it fits; otherwise all but its latest tool results shortened."""
         section = Section("request", messages=list(turn), items=len(turn))
-        section.tokens = self.counter.messages(turn)
+        section.tokens = self._count(turn)
         if section.tokens > room:
             results = [i for i, m in enumerate(turn) if m.get("role") == "tool"]
             for i in results[: max(0, len(results) - KEEP_WHOLE_RESULTS)]:
                 if len(turn[i].get("content") or "") > SHORT_RESULT_CHARS:
-                    section.messages[i] = _shortened(turn[i])
+                    section.messages[i] = self._facts.shortened(turn[i])
                     section.shortened += 1
-            section.tokens = self.counter.messages(section.messages)
+            section.tokens = self._count(section.messages)
         return section
 
     def _recent_turns(self, earlier: list[list[Message]], room: int) -> Section:
@@ -237,9 +292,9 @@ class ContextBuilder:
             if self.recent_turns is not None and age == self.recent_turns:
                 section.dropped = len(earlier) - len(kept)
                 break
-            messages = turn if age == 0 else [_shortened(m) for m in turn]
+            messages = turn if age == 0 else [self._facts.shortened(m) for m in turn]
             section.shortened += sum(1 for a, b in zip(turn, messages, strict=True) if a is not b)
-            size = self.counter.messages(messages)
+            size = self._count(messages)
             if section.tokens + size > room:
                 section.dropped = len(earlier) - len(kept)
                 break

@@ -28,11 +28,11 @@ from agent_kernel.models.base import (
 )
 from agent_kernel.policy import spotlight
 from agent_kernel.policy.decide import Decision, DecisionPoint
-from agent_kernel.redact import redact
+from agent_kernel.redact import MessageRedactor
 from agent_kernel.runtime.approval import ApprovalDecision, ApprovalRequest, Approver, edit_diff
 from agent_kernel.runtime.context import BuiltContext, ContextBuilder
-from agent_kernel.runtime.conversation import Conversation, Message
-from agent_kernel.text import clean_data, clean_text, replacement_note
+from agent_kernel.runtime.conversation import Conversation
+from agent_kernel.text import clean_text, replacement_note
 from agent_kernel.tools.base import Tool, ToolContext, ToolError, ToolResult, bound_text
 from agent_kernel.tools.registry import ToolRegistry
 
@@ -87,6 +87,7 @@ class AgentLoop:
         self.max_steps = max(1, max_steps)
         self.context = context or ContextBuilder(instructions=instructions, budget=10**9)
         self.secrets = list(secrets)
+        self._redactor = MessageRedactor(self.secrets)  # each message redacted once
         self.verify_mode = verify  # off | note | retry (Agent.verify)
         self._code_ran = False
         self._retried = False
@@ -205,7 +206,7 @@ class AgentLoop:
         built = self.context.build(self.conversation.messages(), schemas)
         self._seen = built
         # Nothing secret leaves the kernel, whatever a tool printed or the user pasted.
-        messages = redact_messages(built.messages, self.secrets)
+        messages = self._redactor.messages(built.messages)
         self._emit(
             "model_started", messages=len(messages), tools=len(schemas), context=built.summary()
         )
@@ -434,29 +435,6 @@ def _valid_text(outcome: ToolResult) -> ToolResult:
     outcome.content = f"{content}\n{replacement_note(replaced)}"
     outcome.summary = clean_text(outcome.summary)[0]
     return outcome
-
-
-def redact_messages(messages: list[Message], secrets: Sequence[str]) -> list[Message]:
-    """Messages with secrets removed from every text they carry, as valid UTF-8 (whatever a
-    context section or an older record holds, the request can be encoded)."""
-    cleaned = []
-    for message in messages:
-        copy = dict(clean_data(message)[0])
-        if isinstance(copy.get("content"), str):
-            copy["content"] = redact(copy["content"], secrets)
-        if copy.get("tool_calls"):
-            copy["tool_calls"] = [
-                {
-                    **c,
-                    "function": {
-                        **c["function"],
-                        "arguments": redact(c["function"]["arguments"], secrets),
-                    },
-                }
-                for c in copy["tool_calls"]
-            ]
-        cleaned.append(copy)
-    return cleaned
 
 
 def _uncancel_current_task() -> None:
