@@ -193,3 +193,17 @@ def test_agent_trace_rebuilds_past_runs_from_the_store(
     assert repr(first).startswith("Agent trace: scripted-model · 2 steps · 220 tokens in")
     result = shell.run_cell("%agent trace run_nope")
     assert "no run 'run_nope' in this project" in str(result.error_in_exec)
+
+
+def test_the_html_fallback_of_a_long_run_lists_its_first_and_latest_steps() -> None:
+    items: list[tuple[str, dict[str, Any]]] = [("run_started", {"model": "m"})]
+    for i in range(100):
+        call = {"tool": "sql", "call_id": f"c{i}", "arguments": {"n": i}}
+        finished = {**call, "ok": True, "content": f"r{i}!"}
+        items += [("tool_started", call), ("tool_finished", finished)]
+    items.append(("run_finished", {"status": "answered"}))
+    trace = build_trace(events(*items))
+    page = TraceBundle(trace)._repr_mimebundle_()["text/html"]
+    assert len(trace["steps"]) == 100  # the document keeps every step
+    assert "r19!" in page and "r60!" in page and "r99!" in page and "r20!" not in page
+    assert "… 40 more steps" in page and "%agent trace run_1" in page

@@ -55,7 +55,11 @@ def test_rows_follow_the_run_and_open_onto_their_details() -> None:
     assert "1,000 in / 20 out" in widget._slots[1].value and "$0.0002" in widget._slots[1].value
     # The row opens (HTML details, no round trip to the kernel) onto the query, whole
     # tokens on each line (no mid-token wrapping), and the result with the secret removed.
-    assert "<details><summary>" in row.value and "white-space:pre;" in row.value
+    assert (
+        "<details><summary>" in row.value
+        and "class='akt-code'" in row.value
+        and "white-space:pre}" in widget.stylesheet.value
+    )
     assert "GROUP BY 1" in row.value
     assert "| West | 120 | [REDACTED]" in row.value and "sk-secret-value-123" not in row.value
 
@@ -96,7 +100,7 @@ def test_a_long_run_reuses_a_fixed_set_of_widgets_and_closes_them_all() -> None:
             widget.flush()
             counts[i] = live_widgets() - before
     assert counts[20] == counts[1000]
-    assert "… 1,988 earlier steps" in widget.earlier.value
+    assert "… 1,988 earlier steps above" in widget.header.value
     assert len(widget.steps.children) == 12
     feed(widget, ("run_finished", {"status": "answered", "answer": "done"}))
     assert live_widgets() == before

@@ -3,9 +3,9 @@
 A header with the run's totals, what is happening now and a Stop button; the latest
 LIVE_ROWS steps (model call, tool call, approval), each a line that opens onto its arguments
 and bounded result; the tail of the reply as it streams. Each event touches one step of an
-incrementally built document and patches only that row; patches are sent at most every
-UPDATE_INTERVAL_SECONDS. Rows are a fixed pool of widgets reused as the run goes, so a
-1000-step run opens as many widgets as a 12-step one. When the run ends the display is
+incrementally built document and patches only that row; what changed is sent together, at
+most every UPDATE_INTERVAL_SECONDS. Rows are a fixed pool of widgets reused as the run goes,
+so a 1000-step run opens as many widgets as a 12-step one. When the run ends the display is
 replaced, in place, by the trace document, the answer is shown as Markdown, and every widget
 the trace opened is closed, so the saved notebook carries a compact trace and no widget state.
 """
@@ -31,12 +31,24 @@ from agent_kernel.ui.trace_document import (
     totals_line,
 )
 
-UPDATE_INTERVAL_SECONDS = 0.1
+UPDATE_INTERVAL_SECONDS = 0.5
+HEADER_INTERVAL_SECONDS = 2.0  # the totals; a new activity kind or an approval goes at once
 LIVE_ROWS = 12  # the whole trace is saved when the run ends; `%agent trace` shows it later
+LIVE_TEXT_CHARS = 240  # per block of a live row; the saved trace keeps more
 REPLY_TAIL_CHARS = 2_000  # of the streaming reply; the whole answer is shown at the end
 KIND_ICONS = {"model": "✦", "tool": "⚙", "approval": "⚑", "verification": "✔"}
-CODE_STYLE = "white-space:pre;overflow-x:auto;max-height:20em;margin:2px 0"
-TEXT_STYLE = "white-space:pre-wrap;overflow-wrap:break-word;max-height:20em;overflow:auto"
+# Sent once with the widget, so that each row patch carries class names, not styles. Code
+# keeps its lines (scrolls sideways; a query never wraps mid-token); text wraps at words.
+STYLESHEET = """<style>
+.akt-dim{color:var(--jp-ui-font-color2)}
+.akt-done{color:var(--jp-success-color1)}
+.akt-failed{color:var(--jp-error-color1)}
+.akt-denied{color:var(--jp-warn-color1)}
+.akt-d{margin-left:2em}
+.akt-code,.akt-text{max-height:20em;overflow:auto;margin:2px 0}
+.akt-code{white-space:pre}
+.akt-text{white-space:pre-wrap;overflow-wrap:break-word}
+</style>"""
 
 
 class TraceWidget:
@@ -62,19 +74,21 @@ class TraceWidget:
         self._activity = "starting…"
         self._dirty: dict[int, dict[str, Any]] = {}  # step index -> step, not yet drawn
         self._dirty_header = self._dirty_reply = False
-        self._last_flush = 0.0
+        self._header_drawn = 0.0
+        self._draw_now = False  # no event loop to draw later: every change is drawn at once
         self._timer: asyncio.TimerHandle | None = None
+        self._header_timer: asyncio.TimerHandle | None = None
         self._slots: dict[int, Any] = {}  # step index -> the row widget showing it
         self.header = w.HTML(_header_html(self._activity, ""))
+        self.stylesheet = w.HTML(STYLESHEET)
         self.header.layout.flex = "1 1 auto"
         self.stop = w.Button(description="Stop", icon="stop", tooltip="End the run cleanly")
         self.stop.layout.width, self.stop.layout.flex = "auto", "0 0 auto"
         self.stop.on_click(lambda _: self._stop(on_stop))
-        self.earlier = w.HTML("")
         self.steps = w.VBox([])
         self.reply = w.HTML("")
         top = w.HBox([self.header, self.stop])
-        self.widget = w.VBox([top, self.earlier, self.steps, self.reply])
+        self.widget = w.VBox([self.stylesheet, top, self.steps, self.reply])
         self.widget.layout.border_left = "3px solid var(--jp-brand-color1)"
         self.widget.layout.padding = "0 0 0 8px"
         self.widget.add_class("agent-kernel-live-trace")
@@ -104,8 +118,11 @@ class TraceWidget:
         self._dirty_header = True
         if event.kind == "run_finished":
             self._finish()
+        elif event.kind == "approval_requested":
+            self._header_drawn = 0.0  # the header says what the run waits for, at once
+            self.flush()
         else:
-            self._schedule(urgent=event.kind == "approval_requested")
+            self._schedule()
 
     def _stream(self, piece: str) -> None:
         shown = self._reply.feed(piece)
@@ -116,57 +133,74 @@ class TraceWidget:
         self._schedule()
 
     # -- drawing, throttled -----------------------------------------------------------------
-    def _schedule(self, *, urgent: bool = False) -> None:
-        """Draw now if the last draw is old enough (or it is urgent); else once, soon."""
-        wait = UPDATE_INTERVAL_SECONDS - (time.perf_counter() - self._last_flush)
-        if urgent or wait <= 0:
-            self.flush()
-            return
+    def _schedule(self) -> None:
+        """Draw once, UPDATE_INTERVAL_SECONDS after the first change not yet drawn, so that
+        the events of a step (model call, tool start, tool end) go out as one patch."""
         if self._timer is not None:
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no event loop (a plain call): draw now
+            self._draw_now = True
             self.flush()
             return
-        self._timer = loop.call_later(wait, self.flush)
+        self._timer = loop.call_later(UPDATE_INTERVAL_SECONDS, self.flush)
 
     def flush(self) -> None:
         """Send what changed since the last draw: the header, changed rows, the reply tail."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._last_flush = time.perf_counter()
-        if self._dirty_header:
-            self._dirty_header = False
-            totals = totals_line(self._live_doc(), self._builder.model_steps)
-            self.header.value = _header_html(self._activity, totals)
         dirty, self._dirty = self._dirty, {}
+        moved = False
         for index in sorted(dirty)[-LIVE_ROWS:]:
-            self._draw_row(index, dirty[index])
+            moved = self._draw_row(index, dirty[index]) or moved
+        if moved:  # one message puts the reused rows last, however many moved
+            order = sorted(self._slots)
+            self.steps.children = tuple(self._slots[i] for i in order)
+        self._draw_header()
         if self._dirty_reply:
             self._dirty_reply = False
             self.reply.value = _reply_html(self._reply_tail, self._reply_chars)
 
-    def _draw_row(self, index: int, step: dict[str, Any]) -> None:
-        """Patch the row showing this step; a new step takes the oldest row once all are used."""
+    def _draw_header(self) -> None:
+        """The header at most every HEADER_INTERVAL_SECONDS (the rows show what runs now);
+        a change held back is drawn when its time comes."""
+        if not self._dirty_header:
+            return
+        wait = HEADER_INTERVAL_SECONDS - (time.perf_counter() - self._header_drawn)
+        if wait > 0 and not self._draw_now:
+            if self._header_timer is None:
+                loop = asyncio.get_running_loop()  # only reached from a timer or an event
+                self._header_timer = loop.call_later(wait, self._header_due)
+            return
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+        self._dirty_header, self._header_drawn = False, time.perf_counter()
+        totals = totals_line(self._live_doc(), self._builder.model_steps)
+        hidden = min(self._slots) - 1 if self._slots else 0
+        self.header.value = _header_html(self._activity, totals, hidden)
+
+    def _header_due(self) -> None:
+        self._header_timer = None
+        self._draw_header()
+
+    def _draw_row(self, index: int, step: dict[str, Any]) -> bool:
+        """Patch the row showing this step; a new step takes a new row, or the oldest row
+        once LIVE_ROWS are shown. True when the rows' order must be sent again."""
         import ipywidgets as w
 
         slot = self._slots.get(index)
+        moved = False
         if slot is None:
             if self._slots and index < min(self._slots):
-                return  # an older step than any shown: it is in the saved trace
-            if len(self._slots) < LIVE_ROWS:
-                slot = w.HTML()
-                self.steps.children = (*self.steps.children, slot)
-            else:
-                oldest = min(self._slots)
-                slot = self._slots.pop(oldest)
-                self.steps.children = (*(c for c in self.steps.children if c is not slot), slot)
-                hidden = min(self._slots) - 1
-                self.earlier.value = _earlier_html(hidden)
+                return False  # an older step than any shown: it is in the saved trace
+            slot = w.HTML() if len(self._slots) < LIVE_ROWS else self._slots.pop(min(self._slots))
             self._slots[index] = slot
+            moved = True
         slot.value = _row_html(redacted(step, self.secrets))
+        return moved
 
     def _live_doc(self) -> dict[str, Any]:
         doc = self._builder.doc
@@ -186,7 +220,10 @@ class TraceWidget:
             on_stop()
 
     def _finish(self) -> None:
+        self._draw_now = True
         self.flush()
+        if self._header_timer is not None:
+            self._header_timer.cancel()
         doc = self._builder.finished(self.demo, self.secrets)
         self.document = doc
         if self.handle is not None:
@@ -225,18 +262,17 @@ def _activity(event: Event, status: str) -> str:
     return "✦ thinking…"
 
 
-def _header_html(activity: str, totals: str) -> str:
-    return (
-        f"<b>Agent</b> <span style='color:var(--jp-ui-font-color2)'>{html.escape(totals)}</span>"
-        f" — <i>{html.escape(activity)}</i>"
+def _header_html(activity: str, totals: str, hidden: int = 0) -> str:
+    earlier = (
+        f"<div class='akt-dim'>… {hidden:,} earlier "
+        f"step{'s' if hidden != 1 else ''} above (the whole trace is saved when the run ends)"
+        "</div>"
+        if hidden
+        else ""
     )
-
-
-def _earlier_html(hidden: int) -> str:
     return (
-        f"<span style='color:var(--jp-ui-font-color2)'>… {hidden:,} earlier "
-        f"step{'s' if hidden != 1 else ''} (all of them are in the trace saved when the run "
-        "ends)</span>"
+        f"<b>Agent</b> <span class='akt-dim'>{html.escape(totals)}</span>"
+        f" — <i>{html.escape(activity)}</i>{earlier}"
     )
 
 
@@ -244,24 +280,16 @@ def _reply_html(tail: str, total_chars: int) -> str:
     if not tail:
         return ""
     cut = total_chars - len(tail)
-    more = (
-        f"<div style='color:var(--jp-ui-font-color2)'>… {cut:,} characters above</div>"
-        if cut > 0
-        else ""
-    )
-    return f"{more}<div style='{TEXT_STYLE}'>{html.escape(tail, quote=False)}</div>"
+    more = f"<div class='akt-dim'>… {cut:,} characters above</div>" if cut > 0 else ""
+    return f"{more}<div class='akt-text'>{html.escape(tail, quote=False)}</div>"
 
 
 def _row_html(step: dict[str, Any]) -> str:
     """One step as a line that opens (HTML details) onto its code, arguments and result."""
     mark = MARKS.get(step["status"], "?")
-    color = {
-        "done": "var(--jp-success-color1)",
-        "failed": "var(--jp-error-color1)",
-        "denied": "var(--jp-warn-color1)",
-    }.get(step["status"], "var(--jp-ui-font-color2)")
+    status = step["status"] if step["status"] in ("done", "failed", "denied") else "dim"
     parts = [
-        f"<span style='color:{color}'>{mark}</span>",
+        f"<span class='akt-{status}'>{mark}</span>",
         KIND_ICONS.get(step["kind"], "•"),
         f"<b>{html.escape(step['name'])}</b>",
     ]
@@ -275,12 +303,12 @@ def _row_html(step: dict[str, Any]) -> str:
     if step.get("cost_usd") is not None:
         meta.append(f"${step['cost_usd']:.4f}")
     if meta:
-        parts.append(f"<span style='color:var(--jp-ui-font-color2)'>{' · '.join(meta)}</span>")
+        parts.append(f"<span class='akt-dim'>{' · '.join(meta)}</span>")
     line = " ".join(parts)
     details = _details_html(step)
     if not details:
         return f"<div>{line}</div>"
-    body = f"<div style='margin-left:2em'>{details}</div>"
+    body = f"<div class='akt-d'>{details}</div>"
     return f"<details><summary>{line}</summary>{body}</details>"
 
 
@@ -288,18 +316,20 @@ def _details_html(step: dict[str, Any]) -> str:
     blocks = []
     if step.get("code"):
         code = step["code"]
-        blocks.append(_block(code["language"], code["source"], CODE_STYLE))
+        blocks.append(_block(code["language"], code["source"], "code"))
     arguments = step.get("arguments")
     if arguments:
         if not isinstance(arguments, str):
             arguments = json.dumps(arguments, indent=1, ensure_ascii=False, default=str)
-        blocks.append(_block("arguments", arguments, CODE_STYLE))
+        blocks.append(_block("arguments", arguments, "code"))
     for label in ("text", "result"):
         if step.get(label):
-            blocks.append(_block(label, step[label], TEXT_STYLE))
+            blocks.append(_block(label, step[label], "text"))
     return "".join(blocks)
 
 
-def _block(label: str, text: str, style: str) -> str:
+def _block(label: str, text: str, kind: str) -> str:
+    if len(text) > LIVE_TEXT_CHARS:
+        text = text[:LIVE_TEXT_CHARS] + "\n[… more in the trace saved when the run ends]"
     body = html.escape(text, quote=False)
-    return f"<div><i>{html.escape(label)}</i></div><pre style='{style}'>{body}</pre>"
+    return f"<div><i>{html.escape(label)}</i></div><pre class='akt-{kind}'>{body}</pre>"

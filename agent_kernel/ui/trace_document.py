@@ -25,6 +25,7 @@ MIME_TYPE = "application/vnd.agent-kernel.trace+json"
 VERSION = 1
 STEP_TEXT_CHARS = 400  # per code block, arguments, text or result in the saved document
 HTML_TEXT_CHARS = 120  # the HTML fallback repeats less: it is for reading, not for tools
+HTML_STEPS = 60  # steps the HTML fallback lists (the first and the latest) of a longer run
 FULL_TEXT_CHARS = 20_000  # what `%agent trace RUN` shows of each, on request
 SUMMARY_CHARS = 200
 REQUEST_CHARS = 2_000
@@ -396,7 +397,13 @@ def trace_html(doc: dict[str, Any]) -> str:
     """Plain HTML (details/summary, pre): what nbviewer and GitHub keep after sanitising."""
     rows = []
     run_id = doc.get("run_id") or ""
-    for step in doc["steps"]:
+    steps = doc["steps"]
+    if len(steps) > HTML_STEPS:  # a long run: its first and latest steps, and where the rest are
+        first, last = steps[: HTML_STEPS // 3], steps[-(HTML_STEPS - HTML_STEPS // 3) :]
+        left_out = len(steps) - len(first) - len(last)
+        rows.append("")  # where the note goes, after the first steps
+        steps = [*first, *last]
+    for step in steps:
         body = []
         if step.get("code"):
             body.append(_pre(step["code"]["language"], step["code"]["source"], run_id))
@@ -410,6 +417,12 @@ def trace_html(doc: dict[str, Any]) -> str:
                 body.append(_pre(label, step[label], run_id))
         summary = html.escape(step_line(step))
         rows.append(f"<details><summary>{summary}</summary>{''.join(body)}</details>")
+    if rows and rows[0] == "":
+        note = (
+            f"<p>… {left_out:,} more steps: JupyterLab with agent-kernel shows them all, and "
+            f"<code>%agent trace {html.escape(run_id)}</code> rebuilds the trace.</p>"
+        )
+        rows = [*rows[1 : HTML_STEPS // 3 + 1], note, *rows[HTML_STEPS // 3 + 1 :]]
     head = html.escape(totals_line(doc))
     message = f"<p>{html.escape(doc['message'])}</p>" if doc.get("message") else ""
     return (
