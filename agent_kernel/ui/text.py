@@ -82,10 +82,10 @@ class TextRenderer:
         )
 
     def _on_model_note(self, data: dict[str, Any]) -> None:
-        if self._text:
+        if self._printed:
             sys.stdout.write("\n")
-        self._text = []
-        self._printed = 0
+        self._reply = StreamRedactor(self.secrets)
+        self._printed = False
         print(f"Note: {data['text']}", flush=True)
 
     def _on_model_finished(self, data: dict[str, Any]) -> None:
