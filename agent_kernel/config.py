@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from traitlets import Dict, Enum, Float, Int, TraitError, Unicode, validate
+from traitlets import Dict, Enum, Float, Int, List, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
 from agent_kernel.errors import AgentConfigError
@@ -113,6 +113,23 @@ class Agent(Configurable):
         help="Seconds one of the user's own __repr__/__str__/__len__ (or shape, dtypes) may "
         "take when the agent lists or describes variables; past it the value shows as "
         "<repr timed out>, and a raising one as <repr failed: ...>.",
+    ).tag(config=True)
+    sandbox = Enum(
+        ("fork", "off"),
+        "fork",
+        help="Where run_python runs: fork (a copy of the kernel with no network, no secrets "
+        "in its environment, writes only to a scratch folder and sandbox_writable; the "
+        "variables it changes come back as a diff) or off (in the kernel itself). The "
+        "administrator's policy can lock it. Outside Linux and macOS it is always off.",
+    ).tag(config=True)
+    sandbox_writable = List(
+        Unicode(),
+        [],
+        help="Folders sandboxed code may write to besides its scratch folder, e.g. "
+        "['/home/me/project/output']. The project's .agent/ folder is never writable.",
+    ).tag(config=True)
+    sandbox_transfer_mb = Int(
+        256, help="Most megabytes of changed variables one sandboxed run may bring back."
     ).tag(config=True)
     store_dir = Unicode(
         None,
@@ -227,6 +244,7 @@ def setting_sources(agent: Agent) -> list[tuple[str, str, str]]:
         "context_tokens",
         "mcp_timeout",
         "repr_timeout",
+        "sandbox",
     ):
         rows.append((name, repr(getattr(agent, name)), source(name)))
     rows.append(

@@ -86,12 +86,47 @@ def policy_table(agent: KernelAgent) -> Any:
     rows.append(("-", "execute, write, external: ask (auto mode: allow)", "default", ""))
     title = (
         f"Mode: {policy.mode} (from {mode_source}); unattended runs: {policy.unattended}; "
-        f"approvals wait {policy.approval_timeout:.0f} s. Untrusted content in view turns an "
-        "allowed effect into ask. First matching rule wins:"
+        f"approvals wait {policy.approval_timeout:.0f} s. {sandbox_line(agent)} Untrusted "
+        "content in view turns an allowed effect into ask. First matching rule wins:"
     )
     if policy.admin.error:
         title = policy.admin.error + "\n" + title
     return Table(["#", "rule", "from", "note"], rows, title=title)
+
+
+def sandbox_line(agent: KernelAgent) -> str:
+    """One sentence on where agent code runs and what confines it."""
+    source = f"admin {agent.policy.admin.paths[0]}" if agent.policy.admin.sandbox else "Agent"
+    if agent.sandbox == "off":
+        return f"Sandbox: off (from {source}.sandbox): agent code runs in the kernel itself."
+    from agent_kernel.sandbox import landlock
+
+    abi = landlock.abi_version()
+    writes = f"Landlock ABI {abi}" if abi else "audit-hook guard (weaker)"
+    return (
+        f"Sandbox: fork (from {source}.sandbox): agent code runs in a copy of the kernel with "
+        f"no network and no secrets; writes limited by {writes}; changed variables come back "
+        "as a diff, asked for when untrusted content is in view."
+    )
+
+
+PROMOTE_USAGE = "%agent promote [NAME ...]"
+
+
+@command("promote", PROMOTE_USAGE, "bring held sandbox variables into the namespace")
+def promote_command(agent: KernelAgent, args: list[str]) -> None:
+    from agent_kernel.tools.sandboxed import apply_changes
+
+    held = agent.held_variables
+    if not held:
+        print("No sandbox changes are waiting: each run's variables were promoted or none changed.")
+        return
+    names = args or list(held)
+    unknown = [n for n in names if n not in held]
+    if unknown:
+        raise UsageError(f"not held: {', '.join(unknown)}; held: {', '.join(held)}")
+    applied = apply_changes(agent.user_ns, [held.pop(n) for n in names])
+    print(f"Promoted into your namespace: {', '.join(applied) or 'nothing'}.")
 
 
 @command("approvals", "%agent approvals", "approvals asked for in this project, pending first")

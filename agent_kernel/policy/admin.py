@@ -1,7 +1,7 @@
 """An administrator's policy, locked: `agent_kernel_policy.json` in Jupyter's system config
 folders (for example /etc/jupyter, or the environment's etc/jupyter).
 
-    {"mode": "ask", "unattended": "deny", "approval_timeout": 600,
+    {"mode": "ask", "unattended": "deny", "approval_timeout": 600, "sandbox": "fork",
      "rules": [{"tool": "run_python", "action": "deny", "when": {"code": "subprocess"}}]}
 
 Its rules are checked before the user's, and the modes and settings it names cannot be changed
@@ -36,6 +36,7 @@ class AdminPolicy:
     mode: str | None = None
     unattended: str | None = None
     approval_timeout: float | None = None
+    sandbox: str | None = None
     error: str = ""
 
     @property
@@ -62,7 +63,7 @@ def load_admin_policy(dirs: list[str] | None = None) -> AdminPolicy:
 def _merge(policy: AdminPolicy, path: Path, data: Any) -> None:
     if not isinstance(data, dict):
         raise ValueError("it must be a JSON object")
-    unknown = set(data) - {"rules", "mode", "unattended", "approval_timeout"}
+    unknown = set(data) - {"rules", "mode", "unattended", "approval_timeout", "sandbox"}
     if unknown:
         raise ValueError(f"unknown keys {', '.join(sorted(unknown))}")
     source = f"admin {path}"
@@ -75,5 +76,9 @@ def _merge(policy: AdminPolicy, path: Path, data: Any) -> None:
         if data["unattended"] not in ("deny", "allow"):
             raise ValueError("unattended must be deny or allow")
         policy.unattended = data["unattended"]
+    if "sandbox" in data:
+        if data["sandbox"] not in ("fork", "off"):
+            raise ValueError("sandbox must be fork or off")
+        policy.sandbox = data["sandbox"]
     if "approval_timeout" in data:
         policy.approval_timeout = float(data["approval_timeout"])

@@ -28,6 +28,7 @@ from agent_kernel.ui.text import TextRenderer, is_notebook
 
 if TYPE_CHECKING:
     from agent_kernel.memory.project import ProjectMemory
+    from agent_kernel.sandbox.fork import SandboxSettings
 
 ModelFactory = Callable[[Agent, str | None], ChatModel]
 
@@ -89,6 +90,9 @@ class KernelAgent:
         self.token_counter = TokenCounter()  # calibrated over the kernel's model calls
         self.last_context: BuiltContext | None = None
         self._task_id: str | None = None  # the task this kernel is working on
+        # Sandbox changes no one promoted yet (`%agent promote`), by variable name.
+        self.held_variables: dict[str, Any] = {}
+        self._sandbox_noted = False
 
     @property
     def tools(self) -> ToolRegistry:
@@ -97,6 +101,41 @@ class KernelAgent:
         from agent_kernel.mcp import with_mcp_tools
 
         return with_mcp_tools(self, self._tools if self._tools is not None else default_registry())
+
+    @property
+    def sandbox(self) -> str:
+        """Where run_python runs: the administrator's lock, else `Agent.sandbox`; "off" where
+        the platform cannot fork (said once)."""
+        from agent_kernel.sandbox.fork import supported
+
+        wanted = self.policy.admin.sandbox or self.settings.sandbox
+        if wanted == "fork" and not supported():
+            if not self._sandbox_noted:
+                note("this platform cannot sandbox agent code (no fork); it runs in the kernel")
+                self._sandbox_noted = True
+            return "off"
+        return wanted
+
+    def sandbox_settings(self) -> SandboxSettings:
+        """What the sandbox may write and bring back; folders holding the store are dropped."""
+        from pathlib import Path
+
+        from agent_kernel.sandbox.fork import SandboxSettings
+
+        store = self.memory.paths.store_dir.resolve() if self.memory is not None else None
+        writable = []
+        for folder in self.settings.sandbox_writable:
+            path = Path(folder).expanduser().resolve()
+            if store is not None and (store == path or store.is_relative_to(path)):
+                note(f"sandbox_writable {folder} holds the agent's store; it is not writable")
+                continue
+            writable.append(str(path))
+        return SandboxSettings(
+            key_env=self.settings.api_key_env,
+            writable=tuple(writable),
+            transfer_bytes=self.settings.sandbox_transfer_mb << 20,
+            text_chars=max(self.settings.max_tool_result_chars * 8, 1 << 16),
+        )
 
     @property
     def user_ns(self) -> dict[str, Any]:
@@ -212,6 +251,9 @@ class KernelAgent:
             run_id=run_id,
             session_id=session.id if session.stored else None,
             memory=self.memory if session.stored else None,
+            sandbox=self.sandbox,
+            sandbox_settings=self.sandbox_settings(),
+            held=self.held_variables,
         )
         if self._task_id is not None:
             context.state["task_id"] = self._task_id

@@ -93,6 +93,8 @@ class AgentLoop:
         self._retried = False
         self.run_id = tool_context.run_id or new_id("run_")
         tool_context.run_id = self.run_id
+        tool_context.confirm = self._confirm
+        self._call: ToolCallRequest | None = None  # the call running now (for _confirm)
         self._step = 0
         self._seen: BuiltContext | None = None  # what the model saw when it chose its calls
 
@@ -271,6 +273,7 @@ class AgentLoop:
                     + ", ".join(self.tools.names())
                 )
             arguments = await self._authorise(call, tool, arguments, decided)
+            self._call = call
             self._emit("tool_started", tool=call.name, call_id=call.id, arguments=arguments)
             outcome = _as_result(await tool.call(arguments, self.tool_context), tool)
         except ToolError as exc:
@@ -385,6 +388,16 @@ class AgentLoop:
             edit=edit_diff(arguments, answer.arguments or {}) if edited else "",
         )
         return answer
+
+    async def _confirm(self, action: str, arguments: dict[str, Any], reason: str) -> bool:
+        """A tool asks a person about a consequence of its call (the sandbox's diff), through
+        the same approver, record and timeout as a call; the run's taint goes on the card."""
+        call = self._call
+        ask = ToolCallRequest(id=call.id if call else new_id("call_"), name=action, arguments="")
+        taint = self.tool_context.taint
+        decision = Decision("ask", reason, "taint" if taint else "mode", "", taint)
+        answer = await self._ask(ask, arguments, decision)
+        return answer.approved
 
     def _check(self, answer: str) -> bool:
         """Verify the answer against the run's record; True when it goes back for a retry."""

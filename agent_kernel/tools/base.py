@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_type_hints
 
@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 if TYPE_CHECKING:
     from agent_kernel.memory.project import ProjectMemory
+    from agent_kernel.sandbox.fork import SandboxSettings
 
 Effect = Literal["read", "execute", "write", "external"]
 EFFECTS: tuple[Effect, ...] = ("read", "execute", "write", "external")
@@ -41,6 +42,19 @@ class ToolContext:
     memory: ProjectMemory | None = None
     # Free-form per-run state that tools may share (for example proposed cells).
     state: dict[str, Any] = field(default_factory=dict)
+    # Where run_python runs: "fork" (a confined child of the kernel) or "off" (in the kernel).
+    sandbox: str = "off"
+    sandbox_settings: SandboxSettings = field(default_factory=lambda: _sandbox_settings())
+    # Asks a person through the run's approver (tool name, arguments, reason) -> approved.
+    confirm: Callable[[str, dict[str, Any], str], Awaitable[bool]] | None = None
+    # Sandbox changes a person has not promoted yet, by variable name (`%agent promote`).
+    held: dict[str, Any] = field(default_factory=dict)
+
+
+def _sandbox_settings() -> SandboxSettings:
+    from agent_kernel.sandbox.fork import SandboxSettings
+
+    return SandboxSettings()
 
 
 @dataclass

@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 from agent_kernel.tools.base import ToolContext, ToolResult, bound_text, tool
@@ -21,33 +21,43 @@ MAX_TRACEBACK_LINES = 25
 
 @tool(effects="execute", runs_code=True, register=False)
 async def run_python(code: str, ctx: ToolContext) -> ToolResult:
-    """Run Python code in the user's live kernel and return what it printed, the value of
+    """Run Python code on the user's live data and return what it printed, the value of
     its last expression, what it displayed, or the error with a short traceback.
 
-    Variables it defines stay in the user's namespace; figures and displayed objects appear
-    in the user's notebook. Top-level `await` works. Prefer `sql` for aggregating dataframes
-    and `describe_dataframe` for looking at one.
+    It runs in a sandbox (a copy of the kernel with no network that may write only to a
+    scratch folder): variables it assigns come back to the user's namespace as changes the
+    user may have to approve; in-place changes to existing objects, functions and classes
+    stay in the sandbox, so assign results to names and define helpers in the same code.
+    Figures it draws appear in the notebook. Top-level `await` works. Prefer `sql` for
+    aggregating dataframes and `describe_dataframe` for looking at one.
 
     Args:
         code: Python source to execute, as in a notebook cell.
     """
-    from IPython.utils.capture import capture_output
-
     shell = ctx.shell
     source = shell.transform_cell(code) if shell is not None else code
     filename = f"<agent-code-{next(_run_counter)}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    if ctx.sandbox == "fork":
+        from agent_kernel.tools.sandboxed import run_sandboxed
+
+        return await run_sandboxed(code, _executor(source, filename), ctx)
+    return await _run_in_kernel(source, filename, ctx)
+
+
+async def _run_in_kernel(source: str, filename: str, ctx: ToolContext) -> ToolResult:
+    """The unsandboxed path (`Agent.sandbox = "off"`): the code runs in the kernel itself."""
+    from IPython.utils.capture import capture_output
+
+    shell = ctx.shell
     namespace = ctx.user_ns
     before = {name: id(value) for name, value in namespace.items()}
     value: Any = None
     error: BaseException | None = None
     with capture_output(stdout=True, stderr=True, display=shell is not None) as captured:
         try:
-            body, last = _compile(source, filename)
             with _interruptible():
-                value = await _execute(body, namespace)
-                if last is not None:
-                    value = await _execute(last, namespace)
+                value = await _executor(source, filename)(namespace)
         except (KeyboardInterrupt, SystemExit) as exc:
             if isinstance(exc, KeyboardInterrupt):
                 raise
@@ -62,6 +72,20 @@ async def run_python(code: str, ctx: ToolContext) -> ToolResult:
         if not name.startswith("_") and before.get(name) != id(v)
     )
     return _report(captured, value, error, changed, ctx.max_result_chars)
+
+
+def _executor(source: str, filename: str) -> Callable[[dict[str, Any]], Coroutine[Any, Any, Any]]:
+    """The code as a coroutine over a namespace: statements, then the last expression's value."""
+
+    async def execute(namespace: dict[str, Any]) -> Any:
+        body, last = _compile(source, filename)
+        value = await _execute(body, namespace)
+        if last is not None:
+            value = await _execute(last, namespace)
+        _flush_figures()
+        return value
+
+    return execute
 
 
 @tool(effects=(), trusted_output=True, register=False)
