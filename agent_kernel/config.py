@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from traitlets import Dict, Enum, Float, Int, List, TraitError, Unicode, validate
 from traitlets.config import Configurable
@@ -162,6 +163,18 @@ class Agent(Configurable):
                 f'Agent.chroma_url must be an http(s) URL such as "http://host:8000", not {url!r}'
             )
         return url
+
+    @validate("base_url", "api_key_env", "sandbox", "sandbox_writable", "store_dir")
+    def _not_during_a_run(self, proposal: Any) -> Any:
+        return _guarded(self, proposal)
+
+
+def _guarded(agent: Agent, proposal: Any) -> Any:
+    from agent_kernel.policy.guard import check
+
+    name = proposal["trait"].name
+    check(name, getattr(agent, name), proposal["value"])
+    return proposal["value"]
 
 
 @dataclass(frozen=True)

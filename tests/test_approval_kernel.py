@@ -241,7 +241,12 @@ def test_a_wait_with_no_answer_times_out_into_a_recorded_denial(
 def test_a_pending_approval_survives_a_restart_and_runs_once_when_approved(
     model_env: ScriptedServer, project_dir: Path
 ) -> None:
-    marker = project_dir / "ran.txt"
+    # Sandboxed code writes only where Agent.sandbox_writable allows (never the project's
+    # store), so the marker goes to a folder of its own.
+    out = project_dir.parent / "out"
+    out.mkdir()
+    writable = f"%config Agent.sandbox_writable = [{str(out)!r}]"
+    marker = out / "ran.txt"
     code = f"with open({str(marker)!r}, 'a') as f:\n    f.write('ran\\n')"
     model_env.add(
         Reply(tool_calls=[ToolCall("run_python", {"code": code})]), Reply(text="Appended a line.")
@@ -249,6 +254,7 @@ def test_a_pending_approval_survives_a_restart_and_runs_once_when_approved(
     first = Kernel()
     try:
         first.run("%load_ext agent_kernel")
+        first.run(writable)
         cell = first.start("%%agent\nAppend a line.")
         deadline = time.monotonic() + 30
         while first.find("ButtonModel", description="Approve") is None:
@@ -265,6 +271,7 @@ def test_a_pending_approval_survives_a_restart_and_runs_once_when_approved(
     second = Kernel()
     try:
         second.run("%load_ext agent_kernel")
+        second.run(writable)
         table = "\n".join(second.outputs_until_idle(second.start("%agent approvals")))
         assert pending[0] in table and "pending" in table
         shown = "\n".join(second.outputs_until_idle(second.start(f"%agent approve {pending[0]}")))

@@ -134,3 +134,36 @@ def test_events_from_before_the_chain_are_counted_not_failed(tmp_path: Path) -> 
     report = verify(store)
     assert report.intact and (report.checked, report.unchained) == (1, 1)
     assert "1 older events predate the chain" in report.summary()
+
+
+def test_removing_the_newest_events_is_found_by_the_anchor(recorded: Store) -> None:
+    ids = [r[0] for r in recorded.query("SELECT id FROM events ORDER BY id")]
+    tamper(recorded, f"DELETE FROM events WHERE id >= {ids[-3]}")
+    report = verify(recorded)
+    assert not report.intact
+    assert "newest events were removed, or the chain was rewritten" in report.summary()
+
+
+def test_a_rewritten_and_rechained_table_is_found_by_the_anchor(recorded: Store) -> None:
+    """Delete an approval and recompute every later hash: the chain alone says intact."""
+    from agent_kernel.memory.audit import GENESIS, EventRow
+
+    tamper(recorded, "DELETE FROM events WHERE kind = 'approval_decided'")
+    con = duckdb.connect(str(recorded.path))
+    rows = con.execute(
+        "SELECT id, session_id, run_id, step, kind, CAST(data AS VARCHAR), time FROM events "
+        "ORDER BY id"
+    ).fetchall()
+    prev = GENESIS
+    for event_id, *fields in rows:
+        current = EventRow(*fields).digest(prev)
+        con.execute(
+            "UPDATE events SET prev_hash = ?, hash = ? WHERE id = ?", [prev, current, event_id]
+        )
+        prev = current
+    con.close()
+    report = verify(recorded)
+    assert not report.intact and "chain was rewritten" in report.problem
+    # Without the anchor the rewrite would have passed: the check can fail.
+    (recorded.path.parent / "audit-anchor.jsonl").unlink()
+    assert verify(recorded).intact

@@ -39,11 +39,25 @@ def test_no_hidden_instruction_takes_effect_without_a_person(bench: Bench, mode:
 
 
 def test_with_the_safety_net_off_every_attack_takes_effect(bench: Bench) -> None:
-    """The control: auto mode and unattended runs allowed. The suite sees what gets through."""
+    """The control: auto mode, unattended runs allowed, no sandbox. The suite sees what gets
+    through."""
+    agent_of(bench.shell).policy.set_mode("auto")
+    bench.shell.run_cell('%config Policy.unattended = "allow"')
+    bench.shell.run_cell('%config Agent.sandbox = "off"')
+    outcomes = run_suite(bench)
+    assert [o.happened for o in outcomes] == [True] * 12
+
+
+def test_with_only_the_sandbox_on_injected_code_has_no_effect(bench: Bench) -> None:
+    """Every question answered yes, but agent code in the sandbox: the code attacks (writing
+    into the project) fail; file writes and sends are tools, which the policy must stop."""
     agent_of(bench.shell).policy.set_mode("auto")
     bench.shell.run_cell('%config Policy.unattended = "allow"')
     outcomes = run_suite(bench)
-    assert [o.happened for o in outcomes] == [True] * 12
+    code = [o for o in outcomes if o.action == "run code"]
+    assert len(code) == 4 and not any(o.happened for o in code)
+    assert all(o.decision.startswith(("allow", "ask/approved")) for o in code), code
+    assert all(o.happened for o in outcomes if o.action != "run code")
 
 
 def test_the_defence_costs_approvals_only_where_untrusted_text_was_read(bench: Bench) -> None:

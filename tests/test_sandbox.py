@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pickle
 import socket
@@ -84,10 +85,8 @@ def test_egress_to_a_listener_in_the_kernels_namespace_fails(
     accepted: list[Any] = []
 
     def accept() -> None:
-        try:
+        with contextlib.suppress(OSError):
             accepted.append(listener.accept())
-        except OSError:
-            pass
 
     waiter = threading.Thread(target=accept)
     waiter.start()
@@ -193,7 +192,7 @@ def test_a_crafted_pickle_cannot_run_code_in_the_kernel(
         f"    def __reduce__(self):\n        return (os.system, ('touch {marker}',))\n"
         "f.dumps = lambda envelope: pickle.dumps(E())"
     )
-    with pytest.raises(ToolError, match="could not be read: posix.system is not data"):
+    with pytest.raises(ToolError, match=r"could not be read: posix\.system is not data"):
         sandboxed(plain_shell, code)
     assert not marker.exists()
 
@@ -223,7 +222,7 @@ def test_the_weaker_guard_stops_python_level_writes_and_sockets(tmp_path: Path) 
         try:
             install_guard([str(tmp_path / "ok")], writes=True, network=True)
             for attempt in (
-                lambda: open(tmp_path / "outside.txt", "w"),
+                lambda: (tmp_path / "outside.txt").write_text("x"),
                 lambda: os.remove(tmp_path / "keep.txt"),
                 lambda: socket.create_connection(("127.0.0.1", 9), timeout=1),
                 lambda: os.system("true"),
@@ -235,7 +234,7 @@ def test_the_weaker_guard_stops_python_level_writes_and_sockets(tmp_path: Path) 
                     outcomes.append("blocked")
                 except OSError:
                     outcomes.append("other")
-            open(tmp_path / "ok" / "inside.txt", "w").write("fine")
+            (tmp_path / "ok" / "inside.txt").write_text("fine")
             outcomes.append("inside ok")
         finally:
             os.write(write_fd, ",".join(outcomes).encode())
@@ -247,38 +246,77 @@ def test_the_weaker_guard_stops_python_level_writes_and_sockets(tmp_path: Path) 
     assert not (tmp_path / "outside.txt").exists() and (tmp_path / "keep.txt").exists()
 
 
+LOOSEN = (
+    "ka = get_ipython().magics_manager.registry['AgentMagics'].kernel_agent\n"
+    "from agent_kernel.policy.rules import Rule\n"
+    "outcomes = []\n"
+    "for attempt in (lambda: ka.policy.set_mode('auto'),\n"
+    "                lambda: ka.policy.add_rule(Rule('*', 'allow')),\n"
+    "                lambda: setattr(ka.settings, 'base_url', 'http://attacker.invalid/v1'),\n"
+    "                lambda: setattr(ka.policy.settings, 'rules',\n"
+    "                                [dict(tool='*', action='allow')])):\n"
+    "    try:\n"
+    "        attempt()\n"
+    "        outcomes.append('done')\n"
+    "    except Exception as exc:\n"
+    "        outcomes.append(type(exc).__name__)\n"
+    "print(outcomes)\n"
+)
+
+
+def assert_safety_net_intact(agent: Any) -> None:
+    assert agent.policy.mode == "ask" and agent.policy.session_rules == []
+    assert agent.settings.base_url is None
+    assert list(agent.policy.settings.rules) == []
+
+
 def test_agent_code_cannot_loosen_the_kernels_safety_net(
     effects_allowed: InteractiveShell, server: ScriptedServer, project_dir: Path
 ) -> None:
     shell = effects_allowed
     agent = agent_of(shell)
+    shell.run_cell('%config Policy.unattended = "allow"')
     attack = (
-        "ka = get_ipython().magics_manager.registry['AgentMagics'].kernel_agent\n"
-        "ka.policy.set_mode('auto')\n"
-        "from agent_kernel.policy.rules import Rule\n"
-        "ka.policy.add_rule(Rule('*', 'allow'))\n"
-        "ka.settings.base_url = 'http://attacker.invalid/v1'\n"
-        "import os\nos.environ['AGENT_KERNEL_UNATTENDED'] = '0'\n"
+        LOOSEN + "import os\nos.environ['AGENT_KERNEL_UNATTENDED'] = '0'\n"
         "import duckdb\n"
         f"duckdb.connect({str(project_dir / '.agent' / 'agent.duckdb')!r}).execute("
         "'DELETE FROM events')"
     )
     server.add(Reply(tool_calls=[ToolCall("run_python", {"code": attack})]), Reply(text="ok"))
     shell.run_cell("%%agent\nTidy up.")
-    assert agent.policy.mode == "ask" and agent.policy.session_rules == []
-    assert agent.settings.base_url is None
+    finished = [e for e in agent.last_events if e.kind == "tool_finished"][-1]
+    # Whatever the attempts did to the child's copy (its own run guard refuses most), none
+    # reached the kernel.
+    assert "stdout:\n['" in finished.data["content"]
+    assert_safety_net_intact(agent)
     assert os.environ["AGENT_KERNEL_UNATTENDED"] == "1"
-    finished = [e for e in agent.last_events if e.kind == "tool_finished"]
-    assert "PermissionError" in finished[-1].data["content"] or "IO Error" in finished[-1].data[
-        "content"
-    ]
-    # The same code with the sandbox off does loosen it: what the sandbox holds is real.
+    assert "Error" in finished.data["content"]  # the store could not be written
+
+
+def test_without_the_sandbox_the_run_guard_refuses_loosening(
+    effects_allowed: InteractiveShell, server: ScriptedServer
+) -> None:
+    shell = effects_allowed
+    agent = agent_of(shell)
     shell.run_cell('%config Agent.sandbox = "off"')
-    off = attack.split("import duckdb")[0]
-    server.add(Reply(tool_calls=[ToolCall("run_python", {"code": off})]), Reply(text="ok"))
+    server.add(Reply(tool_calls=[ToolCall("run_python", {"code": LOOSEN})]), Reply(text="ok"))
+    shell.run_cell("%%agent\nTidy up.")
+    finished = [e for e in agent.last_events if e.kind == "tool_finished"][-1]
+    assert (
+        "['PolicyLockedError', 'PolicyLockedError', 'TraitError', 'TraitError']"
+        in (finished.data["content"])
+    )
+    assert_safety_net_intact(agent)
+    # After the run the user may change them again, and tightening is never refused.
+    shell.run_cell("%agent policy mode auto")
+    assert agent.policy.mode == "auto"
+    agent.policy.session_mode = None
+    # What the guard cannot stop without the sandbox: code that writes the fields directly.
+    raw = "ka = get_ipython().magics_manager.registry['AgentMagics'].kernel_agent\n"
+    raw += "ka.policy.session_mode = 'auto'"
+    server.add(Reply(tool_calls=[ToolCall("run_python", {"code": raw})]), Reply(text="ok"))
     shell.run_cell("%%agent\nTidy up.")
     assert agent.policy.mode == "auto"
-    agent.policy.session_rules.clear()
     agent.policy.session_mode = None
 
 
@@ -292,3 +330,48 @@ def test_policy_shows_the_sandbox_state(shell: InteractiveShell) -> None:
     table = policy_table(agent_of(shell))
     text = repr(table)
     assert "Sandbox: off" in text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".agent/mcp.json",
+        ".AGENT/mcp.json",
+        "sub/../.agent/agent.duckdb",
+        "ipython_config.py",
+        "IPython_Kernel_Config.py",
+        "jupyter_server_config.json",
+        "profile_default/startup/00-x.py",
+        "agent_kernel_policy.json",
+    ],
+)
+def test_tools_may_not_write_the_agents_own_configuration(
+    plain_shell: InteractiveShell, project_dir: Path, path: str
+) -> None:
+    from agent_kernel.tools.base import ToolError as Refused
+    from agent_kernel.tools.files import write_file
+
+    (project_dir / ".agent").mkdir(exist_ok=True)
+    (project_dir / "sub").mkdir(exist_ok=True)
+    ctx = ToolContext(user_ns={})
+    with pytest.raises(Refused, match="may not be written by the agent"):
+        asyncio.run(write_file.call({"path": path, "content": "x"}, ctx))
+    allowed = ToolContext(user_ns={}, config_writes="allow")
+    asyncio.run(write_file.call({"path": "notes/" + Path(path).name, "content": "x"}, allowed))
+
+
+def test_links_to_configuration_are_refused_too(project_dir: Path) -> None:
+    from agent_kernel.tools.base import ToolError as Refused
+    from agent_kernel.tools.files import write_file
+
+    (project_dir / ".agent").mkdir()
+    (project_dir / ".agent" / "mcp.json").write_text("{}")
+    (project_dir / "innocent.txt").symlink_to(project_dir / ".agent" / "mcp.json")
+    os.link(project_dir / ".agent" / "mcp.json", project_dir / "also.txt")
+    ctx = ToolContext(user_ns={})
+    for name in ("innocent.txt", "also.txt"):
+        with pytest.raises(Refused, match="may not be written"):
+            asyncio.run(write_file.call({"path": name, "content": "x", "overwrite": True}, ctx))
+    assert (project_dir / ".agent" / "mcp.json").read_text() == "{}"
+    asyncio.run(write_file.call({"path": "report.md", "content": "fine"}, ctx))
+    assert (project_dir / "report.md").read_text() == "fine"

@@ -43,8 +43,9 @@ class EventRow:
         return hashlib.sha256(_SEPARATOR.join(parts).encode("utf-8")).hexdigest()
 
 
-def insert_chained(con: Any, rows: list[EventRow]) -> None:
-    """Insert events after the chain's current head (call inside the write transaction)."""
+def insert_chained(con: Any, rows: list[EventRow]) -> str:
+    """Insert events after the chain's current head (call inside the write transaction);
+    returns the new head."""
     head = con.execute(
         "SELECT hash FROM events WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1"
     ).fetchone()
@@ -57,6 +58,7 @@ def insert_chained(con: Any, rows: list[EventRow]) -> None:
             [row.session_id, row.run_id, row.step, row.kind, row.data, row.time, prev, current],
         )
         prev = current
+    return prev
 
 
 @dataclass
@@ -77,7 +79,11 @@ class ChainReport:
 
 def verify(store: Store, batch: int = 5000) -> ChainReport:
     """Walk the events in order and recompute every link."""
+    from agent_kernel.memory.anchor import latest_head
+
     report = ChainReport(intact=True, checked=0)
+    anchored = latest_head(store.path)
+    seen_anchor = anchored is None
     prev = GENESIS
     last_id = -1
     chained = False
@@ -108,7 +114,15 @@ def verify(store: Store, batch: int = 5000) -> ChainReport:
                     )
                 prev = stored
                 report.checked += 1
+                seen_anchor = seen_anchor or stored == anchored[0]  # type: ignore[index]
     report.head = prev
+    if not seen_anchor and anchored is not None:
+        when = dt.datetime.fromtimestamp(anchored[1]).isoformat(timespec="seconds")
+        report.intact, report.broken_at = False, last_id
+        report.problem = (
+            f"the head anchored at {when} ({anchored[0][:12]}…) is not in the chain: the "
+            "newest events were removed, or the chain was rewritten"
+        )
     return report
 
 

@@ -56,9 +56,22 @@ class StepWriter:
                 self._warned = True
             return False
         del self.pending[: len(batch)]
+        self._anchor(batch)
         self.flushes += 1
         self._warned = False
         return True
+
+    def _anchor(self, batch: list[Statement]) -> None:
+        """Anchor the committed head outside the database (see memory/anchor.py)."""
+        from agent_kernel.memory.anchor import append_head
+
+        heads = [s.head for s in batch if isinstance(s, _ChainedEvents) and s.head]
+        if heads:
+            try:
+                append_head(self.store.path, heads[-1])
+            except OSError as exc:
+                if self._warn is not None:
+                    self._warn(f"the audit anchor could not be written: {exc}")
 
 
 class _ChainedEvents:
@@ -66,6 +79,7 @@ class _ChainedEvents:
 
     def __init__(self, rows: list[EventRow]) -> None:
         self.rows = rows
+        self.head: str | None = None
 
     def __call__(self, con: Any) -> None:
-        insert_chained(con, self.rows)
+        self.head = insert_chained(con, self.rows)

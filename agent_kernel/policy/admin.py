@@ -37,6 +37,7 @@ class AdminPolicy:
     unattended: str | None = None
     approval_timeout: float | None = None
     sandbox: str | None = None
+    config_writes: str = "deny"  # "allow": tools may write the agent's own configuration
     error: str = ""
 
     @property
@@ -63,7 +64,8 @@ def load_admin_policy(dirs: list[str] | None = None) -> AdminPolicy:
 def _merge(policy: AdminPolicy, path: Path, data: Any) -> None:
     if not isinstance(data, dict):
         raise ValueError("it must be a JSON object")
-    unknown = set(data) - {"rules", "mode", "unattended", "approval_timeout", "sandbox"}
+    known = {"rules", "mode", "unattended", "approval_timeout", "sandbox", "config_writes"}
+    unknown = set(data) - known
     if unknown:
         raise ValueError(f"unknown keys {', '.join(sorted(unknown))}")
     source = f"admin {path}"
@@ -76,6 +78,10 @@ def _merge(policy: AdminPolicy, path: Path, data: Any) -> None:
         if data["unattended"] not in ("deny", "allow"):
             raise ValueError("unattended must be deny or allow")
         policy.unattended = data["unattended"]
+    if "config_writes" in data:
+        if data["config_writes"] not in ("deny", "allow"):
+            raise ValueError("config_writes must be deny or allow")
+        policy.config_writes = data["config_writes"]
     if "sandbox" in data:
         if data["sandbox"] not in ("fork", "off"):
             raise ValueError("sandbox must be fork or off")

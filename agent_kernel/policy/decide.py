@@ -9,7 +9,7 @@ the context, a call with effects that would be allowed is asked instead.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from agent_kernel.errors import AgentError
@@ -76,6 +76,12 @@ class DecisionPoint:
 
     # -- changes from the notebook ----------------------------------------------------------
     def set_mode(self, mode: str) -> None:
+        from agent_kernel.policy.guard import check
+
+        try:
+            check("mode", self.mode, mode)
+        except Exception as exc:
+            raise PolicyLockedError(str(exc)) from None
         if self.admin.mode and mode != self.admin.mode:
             raise PolicyLockedError(
                 f"the administrator locked the mode to {self.admin.mode!r} "
@@ -85,6 +91,13 @@ class DecisionPoint:
 
     def add_rule(self, rule: Rule) -> None:
         """A session rule, checked before the configured ones."""
+        from agent_kernel.policy.guard import active
+
+        if active() and rule.action != "deny" and rule.source != "approval card":
+            raise PolicyLockedError(
+                f"'{rule.describe()}' cannot be added while an agent run is active; add it in "
+                "a cell after the run ends"
+            )
         locked = self.shadowing_admin_rule(rule)
         if locked is not None:
             raise PolicyLockedError(
@@ -101,16 +114,21 @@ class DecisionPoint:
         effects = has_effects(tool)
         if effects and self.mode == "read-only" and decision.action != "deny":
             decision = Decision("deny", "read-only mode: no code, writes or network", "mode")
-        if effects and taint and decision.action == "allow":
-            more = f" and {len(taint) - 3} more" if len(taint) > 3 else ""
-            sources = ", ".join(dict.fromkeys(taint[:3])) + more
+        # The person deciding is told what untrusted content is in view, whatever made the
+        # call an ask: newest first, each source once.
+        recent = tuple(dict.fromkeys(reversed(tuple(taint))))
+        if effects and recent and decision.action == "allow":
+            more = f" and {len(recent) - 3} more" if len(recent) > 3 else ""
+            sources = ", ".join(recent[:3]) + more
             decision = Decision(
                 "ask",
                 f"untrusted content is in the context ({sources}); a person decides",
                 "taint",
                 decision.rule,
-                tuple(taint),
+                recent,
             )
+        elif recent and decision.action != "allow":
+            decision = replace(decision, taint=recent)
         return decision
 
     def _by_rules(self, tool: Tool, arguments: Mapping[str, Any]) -> Decision:

@@ -36,8 +36,19 @@ class Policy(Configurable):
         1800.0, min=1.0, help="Seconds an approval waits for a person before it is denied."
     ).tag(config=True)
 
+    @validate("mode", "unattended")
+    def _not_during_a_run(self, proposal: Any) -> Any:
+        from agent_kernel.policy.guard import check
+
+        name = proposal["trait"].name
+        check(name, getattr(self, name), proposal["value"])
+        return proposal["value"]
+
     @validate("rules")
     def _valid_rules(self, proposal: Any) -> list[Any]:
+        from agent_kernel.policy.guard import check
+
+        check("rules", list(self.rules), list(proposal["value"]))
         for value in proposal["value"]:
             try:
                 Rule.parse(value)

@@ -254,6 +254,7 @@ class KernelAgent:
             sandbox=self.sandbox,
             sandbox_settings=self.sandbox_settings(),
             held=self.held_variables,
+            config_writes=self.policy.admin.config_writes,
         )
         if self._task_id is not None:
             context.state["task_id"] = self._task_id
@@ -273,8 +274,10 @@ class KernelAgent:
         )
         if self._memory is not None:  # turn indexing waits while this run is active
             self._memory.worker.run_started()
+        from agent_kernel.policy.guard import agent_running
+
         try:
-            with cancel_on_interrupt():
+            with cancel_on_interrupt(), agent_running():
                 result = await start(loop)
         finally:
             if self._memory is not None:

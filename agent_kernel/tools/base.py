@@ -49,6 +49,8 @@ class ToolContext:
     confirm: Callable[[str, dict[str, Any], str], Awaitable[bool]] | None = None
     # Sandbox changes a person has not promoted yet, by variable name (`%agent promote`).
     held: dict[str, Any] = field(default_factory=dict)
+    # "allow" only when the administrator lets tools write the agent's own configuration.
+    config_writes: str = "deny"
 
 
 def _sandbox_settings() -> SandboxSettings:

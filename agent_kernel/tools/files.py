@@ -22,6 +22,15 @@ def project_path(path: str, ctx: ToolContext) -> Path:
     return target
 
 
+def _protected(target: Path, ctx: ToolContext) -> str:
+    from agent_kernel.policy.targets import protected_reason
+
+    if ctx.config_writes == "allow":  # the administrator allowed it
+        return ""
+    store = ctx.memory.paths.store_dir if ctx.memory is not None else None
+    return protected_reason(target, store)
+
+
 @tool(effects="read", trusted_output=False, register=False)
 def read_file(path: str, max_chars: int = 8000, *, ctx: ToolContext) -> ToolResult:
     """Read a text file in the project folder (notes, configs, CSV heads, logs).
@@ -54,6 +63,12 @@ def write_file(path: str, content: str, overwrite: bool = False, *, ctx: ToolCon
         overwrite: Replace an existing file (otherwise an existing file is an error).
     """
     target = project_path(path, ctx)
+    refusal = _protected(target, ctx)
+    if refusal:
+        raise ToolError(
+            f"{path!r} may not be written by the agent: {refusal}. Tell the user what to "
+            "change; they edit configuration themselves"
+        )
     if target.exists() and not overwrite:
         raise ToolError(f"{path!r} exists; pass overwrite=true to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)

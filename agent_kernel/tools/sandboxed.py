@@ -115,7 +115,7 @@ def _result(
             shown = bound_text(report.value["repr"], limit // 2, "return less")[0]
             parts.append("result:\n" + shown)
         names = [c.name for c in changes if not c.why_not]
-        summary = "ran in the sandbox" + (f"; changed {', '.join(names[:6])}" if names else "")
+        summary = "ran" + (f"; changed {', '.join(names[:6])}" if names else "")
     parts += _diff_lines(changes, promoted, dropped)
     if not parts:
         parts.append("ran without output")

@@ -186,6 +186,8 @@ def decision_line(decision: ApprovalDecision) -> str:
 def approval_text(request: ApprovalRequest) -> str:
     """The request as plain text, for terminals and notebook text fallbacks."""
     lines = [f"⚑ {request.tool} needs approval ({request.id}): {request.reason}"]
+    if request.taint:
+        lines.insert(0, "Untrusted content in view (newest first): " + ", ".join(request.taint))
     for name, value in request.arguments.items():
         if name in CODE_ARGUMENTS and isinstance(value, str):
             lines.append(f"  {name}:")
@@ -199,11 +201,11 @@ def _header_html(request: ApprovalRequest) -> str:
     taint = ""
     if request.taint:
         sources = ", ".join(html.escape(t) for t in dict.fromkeys(request.taint))
-        taint = f"<div>Untrusted content in view: {sources}</div>"
+        taint = f"<div><b>Untrusted content in view</b> (newest first): {sources}</div>"
     return (
-        f"<div><b>⚑ {html.escape(request.tool)}</b> needs your approval "
+        f"{taint}<div><b>⚑ {html.escape(request.tool)}</b> needs your approval "
         f"<code>{html.escape(request.id)}</code></div>"
-        f"<div>{html.escape(request.reason)}</div>{taint}"
+        f"<div>{html.escape(request.reason)}</div>"
     )
 
 
