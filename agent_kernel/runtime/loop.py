@@ -277,7 +277,9 @@ class AgentLoop:
             self._emit("tool_started", tool=call.name, call_id=call.id, arguments=arguments)
             outcome = _as_result(await tool.call(arguments, self.tool_context), tool)
         except ToolError as exc:
-            outcome = ToolResult(content=f"Error: {exc}", ok=False, summary=str(exc))
+            outcome = ToolResult(
+                content=f"Error: {exc}", ok=False, summary=str(exc), trusted=exc.trusted
+            )
         except (KeyboardInterrupt, asyncio.CancelledError):
             raise
         except Exception as exc:  # a tool bug is the model's problem to route around
@@ -285,6 +287,7 @@ class AgentLoop:
                 content=f"Error: the tool {call.name} failed: {type(exc).__name__}: {exc}",
                 ok=False,
                 summary=f"{type(exc).__name__}: {exc}",
+                trusted=False,  # an unexpected message may echo whatever the tool read
             )
         outcome = _valid_text(outcome)
         # The cap holds for what is sent, wrapper included.

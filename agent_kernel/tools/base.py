@@ -75,7 +75,15 @@ class ToolResult:
 
 
 class ToolError(Exception):
-    """Raised by a tool for a failure the model should read and can act on."""
+    """Raised by a tool for a failure the model should read and can act on.
+
+    `trusted=False` when the message carries text from data (an engine's error that echoes
+    a value, a column name): the model then reads it as data, and it taints the run.
+    """
+
+    def __init__(self, message: str, *, trusted: bool = True) -> None:
+        super().__init__(message)
+        self.trusted = trusted
 
 
 class Tool:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from agent_kernel.tools.base import ToolContext, ToolError, ToolResult, bound_text, tool
 from agent_kernel.tools.tables import format_table, format_value, plural, text_of
+from agent_kernel.tools.trust import all_names, is_dtype, is_name, is_value
 from agent_kernel.tools.variables import frame_kind, lookup_variable, type_name
 
 Kind = Literal["numeric", "bool", "temporal", "text", "other"]
@@ -112,9 +113,24 @@ def describe_dataframe(
         profile = profiler(frame, selected, plan)
     text = _render(f"{name}: {type_name(original)}", plan, names, selected, profile)
     bounded = bound_text(text, ctx.max_result_chars, "pass columns=[...] to describe fewer")[0]
-    # Text cells (top values, sample rows) are data that could carry instructions.
-    shows_text = any(col.kind in ("text", "other") for col in profile.columns)
-    return ToolResult(bounded, summary=bounded.split("\n", 1)[0], trusted=not shows_text)
+    return ToolResult(
+        bounded, summary=bounded.split("\n", 1)[0], trusted=_own_words(name, names, profile)
+    )
+
+
+def _own_words(name: str, names: list[str], profile: Profile) -> bool:
+    """Untrusted unless every part is our own words: text cells (top values, sample rows)
+    are data, and so are column names, dtypes and index labels that are not plain names,
+    numbers or dates (a CSV header, a polars Enum's categories, a label index)."""
+    if any(col.kind in ("text", "other") for col in profile.columns):
+        return False
+    if not (is_name(name) and all_names(names)):
+        return False
+    if not all(is_dtype(col.dtype) for col in profile.columns):
+        return False
+    return all(is_value(format_value(row[0])) for row in profile.head_rows) or (
+        profile.head_columns[:1] != ["(index)"]
+    )
 
 
 def _normalise(obj: Any, kind: str) -> tuple[Any, list[str], int]:

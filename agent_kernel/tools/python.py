@@ -14,6 +14,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 from agent_kernel.tools.base import ToolContext, ToolResult, bound_text, tool
+from agent_kernel.tools.outputs import bounded_repr
 
 _run_counter = itertools.count(1)
 MAX_TRACEBACK_LINES = 25
@@ -168,10 +169,16 @@ def _show_in_cell(captured: Any, value: Any, shell: Any) -> None:
         return
     from IPython.display import display
 
+    from agent_kernel.tools.outputs import bounded_display_data, bounded_value_display
+
     for output in captured.outputs:
-        output.display()
+        data = bounded_display_data(output.data)
+        if data is output.data:
+            output.display()
+        else:
+            display(data, raw=True)
     if value is not None:
-        display(value)
+        display(bounded_value_display(value))
 
 
 def _report(
@@ -194,7 +201,7 @@ def _report(
         summary = f"{type(error).__name__}: {error}".split("\n")[0][:120]
     else:
         if value is not None:
-            parts.append("result:\n" + bound_text(_safe_repr(value), limit // 2, "return less")[0])
+            parts.append("result:\n" + bounded_repr(value, limit // 2))
         summary = "ran" + (f"; changed {', '.join(changed[:6])}" if changed else "")
     if changed:
         parts.append("new or changed variables: " + ", ".join(changed[:30]))
@@ -230,9 +237,3 @@ def _output_kind(data: dict[str, Any]) -> str:
     if "text/html" in data:
         return "an HTML table or object"
     return "text output"
-
-
-def _safe_repr(value: Any) -> str:
-    from agent_kernel.tools.user_code import safe_repr
-
-    return safe_repr(value)

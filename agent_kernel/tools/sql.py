@@ -13,10 +13,13 @@ from typing import Any
 
 from agent_kernel.tools.base import ToolContext, ToolError, ToolResult, bound_text, tool
 from agent_kernel.tools.tables import format_table, plural
+from agent_kernel.tools.trust import all_names
 from agent_kernel.tools.variables import frame_kind, type_name, unknown_name_error
 
 DEFAULT_ROWS = 50
 MAX_ROWS = 500
+MAX_SQL_COLUMNS = 1_000  # widest frame a query may read
+MAX_SHOWN_COLUMNS = 60  # widest result shown; the rest are counted
 _BATCH_ROWS = 65_536
 _IDENTIFIER = re.compile(r"[^\W\d]\w*")
 _EXPLAIN = re.compile(r"^\s*explain\s+(?:analy[sz]e\s+)?(?:\([^)]*\)\s*)?", re.IGNORECASE)
@@ -50,12 +53,17 @@ class QueryResult:
             # A plan is only readable whole, so it is not cut into table cells.
             plans = "\n".join(str(value) for _, value in self.rows)
             return bound_text(plans, max_chars, "EXPLAIN a smaller query")[0]
-        described = ", ".join(f"{c} {t}" for c, t in zip(self.columns, self.types, strict=True))
+        shown = min(len(self.columns), MAX_SHOWN_COLUMNS)
+        pairs = zip(self.columns[:shown], self.types[:shown], strict=True)
+        described = ", ".join(f"{c} {t}" for c, t in pairs)
         head = f"{plural(self.total_rows, 'row')} × {plural(len(self.columns), 'column')}"
         lines = [f"{head}: {described}"]
+        if shown < len(self.columns):
+            lines[0] += f" [and {len(self.columns) - shown:,} more columns; select fewer]"
         if not self.rows:
             return bound_text("\n".join([*lines, note] if note else lines), max_chars)[0]
-        table = format_table(self.columns, self.rows, max_chars - len(lines[0]) - 300)
+        rows = [row[:shown] for row in self.rows]
+        table = format_table(self.columns[:shown], rows, max_chars - len(lines[0]) - 300)
         lines.append(table.text)
         if table.rows_shown < self.total_rows:
             why = " (output size limit)" if table.rows_shown < len(self.rows) else ""
@@ -89,8 +97,9 @@ def sql(query: str, max_rows: int = DEFAULT_ROWS, *, ctx: ToolContext) -> ToolRe
         max_rows = min(max(max_rows, 0), MAX_ROWS)
     result = run_query(query, ctx.user_ns, max_rows)
     text = result.to_text(ctx.max_result_chars, note)
-    # Numbers, dates and booleans carry no instructions; text columns may.
-    trusted = all(_NON_TEXT_TYPE.match(t) for t in result.types)
+    # Numbers, dates and booleans carry no instructions; text columns may, and so may
+    # column names (a CSV header) that are not short identifiers.
+    trusted = all(_NON_TEXT_TYPE.match(t) for t in result.types) and all_names(result.columns)
     return ToolResult(text, summary=text.split("\n", 1)[0], trusted=trusted)
 
 
@@ -106,6 +115,7 @@ def run_query(
         _check_read_only(con, query)
         frames = referenced_frames(query, namespace)
         for name, frame in frames.items():
+            _check_width(name, frame)
             _check_column_names(name, frame)
             con.register(name, frame)
         # After registering: from here on the query can reach nothing but those views.
@@ -217,13 +227,39 @@ def _query_error(exc: Exception, namespace: Mapping[str, Any]) -> ToolError:
     if isinstance(exc, duckdb.PermissionException):
         return ToolError(
             f"{message}; sql reads only the kernel's dataframes, not files or URLs "
-            "(load a file with run_python first)"
+            "(load a file with run_python first)",
+            trusted=False,
         )
     if isinstance(exc, (duckdb.CatalogException, duckdb.BinderException)):
-        return ToolError(f"{message}; {_NAMES_HINT}")
+        return ToolError(f"{message}; {_NAMES_HINT}", trusted=False)
     if "cannot encode str as UTF-8" in message:
-        return ToolError(f"{message}; {_INVALID_TEXT_HINT}")
-    return ToolError(message)
+        return ToolError(f"{message}; {_INVALID_TEXT_HINT}", trusted=False)
+    # DuckDB's messages echo values and column names, which come from the data.
+    return ToolError(message, trusted=False)
+
+
+def _check_width(name: str, frame: Any) -> None:
+    """DuckDB's scan of a pandas frame slows down with its width (measured: 8.7 s to register
+    20,000 columns, each query as long again), so very wide frames are refused up front."""
+    width = frame_width(frame)
+    if width > MAX_SQL_COLUMNS:
+        raise ToolError(
+            f"{name!r} has {width:,} columns; sql reads frames of up to {MAX_SQL_COLUMNS:,} "
+            f"columns. Select the columns you need with run_python first (e.g. "
+            f"{name}_part = {name}[[...]]), or use describe_dataframe with columns=[...]"
+        )
+
+
+def frame_width(frame: Any) -> int:
+    """How many columns a frame has, without resolving anything lazy."""
+    for attribute in ("num_columns", "width"):
+        value = getattr(frame, attribute, None)
+        if isinstance(value, int):
+            return value
+    shape = getattr(frame, "shape", None)
+    if isinstance(shape, tuple) and len(shape) == 2:
+        return int(shape[1])
+    return 1  # a Series, or a lazy frame whose schema is resolved only by DuckDB
 
 
 def _check_column_names(name: str, frame: Any) -> None:

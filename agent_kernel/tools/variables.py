@@ -12,7 +12,6 @@ import difflib
 import fractions
 import functools
 import inspect
-import re
 import types
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from agent_kernel.tools import user_code
 from agent_kernel.tools.base import ToolContext, ToolError, ToolResult, bound_text, tool
 from agent_kernel.tools.tables import MAX_CELL_CHARS, format_table, format_value, plural
+from agent_kernel.tools.trust import is_name, is_value
 
 # Names IPython puts in every namespace; `user_ns_hidden` covers them in a real shell, this
 # covers a bare namespace.
@@ -138,16 +138,11 @@ def list_variables(ctx: ToolContext) -> ToolResult:
     bounded = bound_text(text, ctx.max_result_chars, "ask about one variable by name")[0]
     # Untrusted unless every part is our own words: names written in code, type names,
     # sizes and numbers. A string's value, a repr or a repr's error message is data.
-    own_words = all(name.isidentifier() and _is_own_words(value) for name, *_, value in rows)
+    own_words = all(
+        is_name(name) and is_name(kind.replace(", ", ",")) and is_value(value)
+        for name, kind, _, value in rows
+    )
     return ToolResult(bounded, summary=title.rstrip(":"), trusted=own_words)
-
-
-_NUMBER = re.compile(r"^(null|None|True|False|NaN|-?inf|[-+\d.,: eEjT]*)$")
-
-
-def _is_own_words(value: str) -> bool:
-    """True for values that cannot carry instructions: empty, numbers, booleans, null."""
-    return bool(_NUMBER.match(value)) or value.endswith("-bit integer>")
 
 
 def _described(variables: dict[str, Any], order: list[str]) -> Iterator[tuple[str, Row]]:
@@ -239,8 +234,8 @@ def variable_lines(ctx: ToolContext, limit: int = 40) -> list[str]:
     for name, (kind, size, value) in _described(variables, order[:limit]):
         # Text values are data: the context shows only what is our own words (numbers);
         # list_variables shows the rest, marked as data.
-        if not (name.isidentifier() and _is_own_words(value)):
-            if not name.isidentifier():
+        if not (is_name(name) and is_value(value)):
+            if not is_name(name):
                 continue
             value = ""
         detail = ", ".join(part for part in (size, value and f"= {value}") if part)
