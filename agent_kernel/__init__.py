@@ -37,6 +37,24 @@ def load_ipython_extension(ipython: Any) -> None:
     ipython.register_magics(AgentMagics)
     if transform_agent_cell not in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.append(transform_agent_cell)
+    _warm_in_background()
+
+
+def _warm_in_background() -> None:
+    """Import what the first `%%agent` cell needs (openai alone takes 1-7 s here) on a daemon
+    thread, so `%load_ext` stays instant and the first answer does not pay for it."""
+    import threading
+
+    def warm() -> None:
+        import importlib
+
+        for name in ("openai", "duckdb", "agent_kernel.runtime.kernel_agent"):
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - the cell imports it again and says what failed
+                return
+
+    threading.Thread(target=warm, name="agent-kernel-warm", daemon=True).start()
 
 
 def unload_ipython_extension(ipython: Any) -> None:

@@ -127,7 +127,7 @@ class MemoryWorker:
     def open(self, location: Location, terms: Path) -> Future[Any]:
         """Warm `location` in the worker (once); the future is done when it is ready."""
         with self._lock:
-            future = self._opening.get(location)
+            future = self._opening.get(location) if self.started else None
         if future is not None and (not future.done() or future.exception() is None):
             return future
         future = self.request("open", location=location.to_json(), terms=str(terms))
@@ -179,6 +179,7 @@ class MemoryWorker:
     def close(self) -> None:
         """Close our end of the pipe; the worker finishes its batch and exits. No waiting."""
         proc, self._proc = self._proc, None
+        self._opening.clear()
         if proc is not None and proc.stdin is not None:
             with contextlib.suppress(OSError):
                 proc.stdin.close()
