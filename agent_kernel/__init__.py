@@ -37,7 +37,8 @@ def load_ipython_extension(ipython: Any) -> None:
     ipython.register_magics(AgentMagics)
     if transform_agent_cell not in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.append(transform_agent_cell)
-    _warm_in_background()
+    if getattr(ipython, "kernel", None) is not None:  # a Jupyter kernel, where cells come fast
+        _warm_in_background()
 
 
 def _warm_in_background() -> None:
@@ -51,7 +52,7 @@ def _warm_in_background() -> None:
         for name in ("openai", "duckdb", "agent_kernel.runtime.kernel_agent"):
             try:
                 importlib.import_module(name)
-            except Exception:  # noqa: BLE001 - the cell imports it again and says what failed
+            except Exception:  # the cell imports it again and says what failed
                 return
 
     threading.Thread(target=warm, name="agent-kernel-warm", daemon=True).start()
