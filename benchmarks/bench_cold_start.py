@@ -62,6 +62,11 @@ def one_kernel(server: ScriptedServer | None, folder: Path) -> dict[str, float]:
         if server is None:
             figures["first"] = run(client, "1 + 1")
             figures["rss_first"], _ = rss_mb(pid)
+            # The floor of any agent on the openai package: importing it and making a client.
+            figures["openai"] = run(
+                client, "import openai\nopenai.AsyncOpenAI(api_key='x', base_url='http://x')"
+            )
+            figures["rss_openai"], _ = rss_mb(pid)
             return figures
         figures["load_ext"] = run(client, "%load_ext agent_kernel")
         server.add(Reply(text="The first answer."), Reply(text="The second answer."))

@@ -35,7 +35,7 @@ class MemoryWorker:
         self._proc: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._waiting: dict[int, Future[Any]] = {}
+        self._waiting: dict[int, tuple[Future[Any], subprocess.Popen[str]]] = {}
         self._opening: dict[Location, Future[Any]] = {}
         self.problems: list[str] = []  # said once each by the kernel, then cleared
         self.broken: dict[Location, str] = {}
@@ -56,14 +56,17 @@ class MemoryWorker:
                 with contextlib.suppress(OSError):
                     self.log_path.parent.mkdir(parents=True, exist_ok=True)
                     log = self.log_path.open("a", encoding="utf-8")
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "agent_kernel.memory.worker"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                text=True,
-                bufsize=1,
-            )
+            try:
+                self._proc = subprocess.Popen(
+                    [sys.executable, "-m", "agent_kernel.memory.worker"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    text=True,
+                    bufsize=1,
+                )
+            except OSError as error:
+                raise WorkerError(f"the memory worker cannot start: {error}") from error
             threading.Thread(
                 target=self._read, args=(self._proc,), daemon=True, name="agent-kernel-memory"
             ).start()
@@ -83,18 +86,20 @@ class MemoryWorker:
                     f"memory indexing stopped for {message['where']}: {message['message']}"
                 )
                 continue
-            future = self._waiting.pop(message.get("id", -1), None)
-            if future is None:
+            waiting = self._waiting.pop(message.get("id", -1), None)
+            if waiting is None:
                 continue
+            future = waiting[0]
             if "error" in message:
                 future.set_exception(WorkerError(message["error"]))
             else:
                 future.set_result(message.get("result"))
         error = WorkerError("the memory worker exited; it restarts on the next use")
-        for rid in list(self._waiting):
-            future = self._waiting.pop(rid, None)
-            if future is not None and not future.done():
-                future.set_exception(error)
+        for rid, (future, owner) in list(self._waiting.items()):
+            if owner is proc:  # a newer worker's requests are not this one's to fail
+                self._waiting.pop(rid, None)
+                if not future.done():
+                    future.set_exception(error)
 
     def _send(self, message: dict[str, Any], proc: subprocess.Popen[str] | None = None) -> None:
         proc = proc or self._ensure()
@@ -109,9 +114,10 @@ class MemoryWorker:
         """Send a request; the future holds the worker's answer or its one-line error."""
         rid = next(self._ids)
         future: Future[Any] = Future()
-        self._waiting[rid] = future
         try:
-            self._send({"id": rid, "op": op, **fields})
+            proc = self._ensure()
+            self._waiting[rid] = (future, proc)
+            self._send({"id": rid, "op": op, **fields}, proc)
         except WorkerError as error:
             self._waiting.pop(rid, None)
             future.set_exception(error)
