@@ -218,14 +218,18 @@ def _plain_output(data: Any, metadata: Any) -> dict[str, Any]:
 
 
 def _value_report(value: Any, shell: Any, limit: int) -> dict[str, Any]:
-    from agent_kernel.tools.python import _safe_repr
+    from agent_kernel.tools.outputs import (
+        bounded_display_data,
+        bounded_repr,
+        bounded_value_display,
+    )
 
-    text = _safe_repr(value)
+    text = bounded_repr(value, limit * 2)  # never builds a bigger repr (a 50 MB string)
     bundle: dict[str, Any] = {"data": {"text/plain": text[:limit]}, "metadata": {}}
     if shell is not None:
         with contextlib.suppress(Exception):
-            data, metadata = shell.display_formatter.format(value)
-            bundle = _plain_output(data, metadata)
+            data, metadata = shell.display_formatter.format(bounded_value_display(value))
+            bundle = _plain_output(bounded_display_data(data), metadata)
     return {"repr": text[: limit * 2], **bundle}
 
 
