@@ -1,4 +1,15 @@
-"""Shared fixtures: a real IPython shell with the extension loaded, pointed at a scripted server."""
+"""Shared fixtures: a real IPython shell with the extension loaded, pointed at a scripted model,
+and the test tiers.
+
+Tiers (pytest markers, one per test): `unit` runs in this process with the in-process
+`ScriptedModel` (no HTTP, no subprocess, no kernel: enforced below); `wire` talks HTTP to the
+`ScriptedServer` through the real `openai` client, or drives the shell (whose runs may start
+the memory worker); `kernel` starts real kernels or other processes; `browser` needs
+Chromium. `slow` marks a test of a minute or more in any tier. A test file sets its tier with
+`pytestmark`, a test in a mixed file with its own marker; an unmarked test is `wire` when it
+uses the scripted server or the shell and `kernel` otherwise, so nothing unproven lands in
+the unit tier.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +20,59 @@ from typing import Any
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from agent_kernel.testing import ScriptedServer
+from agent_kernel.testing import ScriptedModel, ScriptedServer
 
 TEST_KEY = "sk-test-DO-NOT-LEAK-0123456789abcdef"
+
+
+TIERS = ("unit", "wire", "kernel", "browser")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test gets exactly one tier: its own (or its module's) marker, else one judged
+    from its fixtures."""
+    for item in items:
+        tiers = [t for t in TIERS if item.get_closest_marker(t) is not None]
+        if len(tiers) > 1:
+            raise pytest.UsageError(f"{item.nodeid} is marked {' and '.join(tiers)}: pick one")
+        if not tiers:
+            fixtures = set(getattr(item, "fixturenames", ()))
+            item.add_marker("wire" if fixtures & {"server", "model_env", "shell"} else "kernel")
+
+
+@pytest.fixture(autouse=True)
+def unit_tier_stays_in_process(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A unit test that opens a connection or starts a process fails, naming what it did."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+    import socket
+    import subprocess
+
+    def refuse(what: str) -> Any:
+        def refused(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError(
+                f"a unit test may not {what}; mark it wire or kernel, or use the `model` fixture"
+            )
+
+        return refused
+
+    monkeypatch.setattr(socket.socket, "connect", refuse("open a network connection"))
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse("start a process"))
 
 
 @pytest.fixture
 def server() -> Iterator[ScriptedServer]:
     with ScriptedServer() as s:
         yield s
+
+
+@pytest.fixture
+def model() -> Iterator[ScriptedModel]:
+    """The in-process scripted model; a reply left unused fails the test."""
+    with ScriptedModel() as m:
+        yield m
 
 
 @pytest.fixture(autouse=True)
@@ -53,8 +108,21 @@ def model_env(monkeypatch: pytest.MonkeyPatch, server: ScriptedServer) -> Script
 
 
 @pytest.fixture
-def shell(model_env: ScriptedServer) -> Iterator[InteractiveShell]:
-    """The process-wide InteractiveShell, reset, with agent_kernel loaded and fresh state."""
+def shell(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[InteractiveShell]:
+    """The process-wide InteractiveShell, reset, with agent_kernel loaded and fresh state.
+
+    Its model: the in-process `model` when the test asks for it; none configured in a unit
+    test that does not (the offline demo model still works); else the scripted server."""
+    if "model" in request.fixturenames:
+        scripted = request.getfixturevalue("model")
+        monkeypatch.setattr("agent_kernel.runtime.kernel_agent.openai_model", scripted.factory)
+    if "model" in request.fixturenames or request.node.get_closest_marker("unit"):
+        for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "AGENT_KERNEL_MODEL"):
+            monkeypatch.delenv(name, raising=False)
+    else:
+        request.getfixturevalue("model_env")
     ip = InteractiveShell.instance()
     ip.reset(new_session=False)
     # %config from an earlier test must not leak into this one.

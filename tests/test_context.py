@@ -48,6 +48,7 @@ def assert_valid(messages: list[dict[str, Any]]) -> None:
     assert not open_calls
 
 
+@pytest.mark.unit
 def test_a_long_history_fits_the_budget_and_stays_valid() -> None:
     builder = ContextBuilder(budget=4000)
     built = builder.build(history(60))
@@ -63,6 +64,7 @@ def test_a_long_history_fits_the_budget_and_stays_valid() -> None:
     assert len(tools[-1]) > 2000 and all(len(t) < 400 for t in tools[:-1])
 
 
+@pytest.mark.unit
 def test_a_huge_current_turn_keeps_its_latest_results_whole() -> None:
     steps = [m for i in range(12) for m in turn(i, 3000)[1:3]]
     built = ContextBuilder(budget=8000).build([{"role": "user", "content": "go"}, *steps])
@@ -73,6 +75,7 @@ def test_a_huge_current_turn_keeps_its_latest_results_whole() -> None:
     assert request.shortened == 8
 
 
+@pytest.mark.unit
 def test_memories_earlier_turns_and_variables_go_into_the_system_message() -> None:
     earlier = turn_text("question 3", "answer 3")
     builder = ContextBuilder(
@@ -107,6 +110,7 @@ def test_memories_earlier_turns_and_variables_go_into_the_system_message() -> No
     ]
 
 
+@pytest.mark.unit
 def test_recall_runs_once_per_run_not_once_per_step() -> None:
     calls: list[str] = []
     builder = ContextBuilder(memories=lambda q: calls.append(q) or [])
@@ -115,6 +119,7 @@ def test_recall_runs_once_per_run_not_once_per_step() -> None:
     assert calls == ["the new question"]
 
 
+@pytest.mark.unit
 def test_the_estimate_moves_toward_the_servers_count() -> None:
     counter = TokenCounter()
     text = "x" * 4000
@@ -124,6 +129,7 @@ def test_the_estimate_moves_toward_the_servers_count() -> None:
     assert abs(counter.text(text) - 1300) < 40
 
 
+@pytest.mark.unit
 def test_split_turns_starts_each_turn_at_a_request() -> None:
     assert [len(t) for t in split_turns(history(3))] == [4, 4, 4, 1]
 

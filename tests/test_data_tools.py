@@ -58,6 +58,7 @@ LIBRARIES = ["pandas", "polars", "pyarrow"]
 # --- schemas ---------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("t", [list_variables, describe_dataframe, sql])
 def test_schema_is_a_read_only_function_without_the_context(t: Tool) -> None:
     schema = t.openai_schema()
@@ -71,6 +72,7 @@ def test_schema_is_a_read_only_function_without_the_context(t: Tool) -> None:
     assert t.effects == ("read",)
 
 
+@pytest.mark.unit
 def test_schema_arguments() -> None:
     describe = describe_dataframe.openai_schema()["function"]["parameters"]
     assert describe["required"] == ["name"]
@@ -94,6 +96,7 @@ class Untouchable:
         raise AssertionError("repr() called")
 
 
+@pytest.mark.unit
 def test_list_variables_shows_data_and_hides_the_rest() -> None:
     internal = object()
     shell = types.SimpleNamespace(user_ns_hidden={"injected": internal})
@@ -127,6 +130,7 @@ def test_list_variables_shows_data_and_hides_the_rest() -> None:
         assert f"| {hidden} " not in text
 
 
+@pytest.mark.unit
 def test_list_variables_in_a_real_ipython_namespace() -> None:
     from IPython.core.interactiveshell import InteractiveShell
 
@@ -139,11 +143,13 @@ def test_list_variables_in_a_real_ipython_namespace() -> None:
     assert "pandas.Series[float64]" in text
 
 
+@pytest.mark.unit
 def test_list_variables_when_there_are_none() -> None:
     text = call(list_variables, ToolContext(user_ns={"_": None, "os": os}))
     assert "no variables" in text
 
 
+@pytest.mark.unit
 def test_list_variables_is_bounded() -> None:
     ns = {f"value_{i:03d}": i for i in range(500)}
     text = call(list_variables, ToolContext(user_ns=ns, max_result_chars=1500))
@@ -166,6 +172,7 @@ def test_type_checks_import_no_data_library() -> None:
 # --- describe_dataframe ----------------------------------------------------------------------
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("library", LIBRARIES)
 def test_describe_counts_rows_nulls_and_values(library: str) -> None:
     ctx = ToolContext(user_ns={"sales": as_library(sales_pandas(), library)})
@@ -183,6 +190,7 @@ def test_describe_counts_rows_nulls_and_values(library: str) -> None:
     assert "| id | region | revenue" in text
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("library", LIBRARIES)
 def test_describe_statistics_match_pandas_describe(library: str) -> None:
     rng = np.random.default_rng(7)
@@ -201,6 +209,7 @@ def test_describe_statistics_match_pandas_describe(library: str) -> None:
             assert float(stats[ours]) == pytest.approx(expected.loc[theirs, column], abs=1e-6)
 
 
+@pytest.mark.unit
 def test_describe_a_series_and_a_record_batch() -> None:
     batch = pa.RecordBatch.from_pandas(sales_pandas(10), preserve_index=False)
     ctx = ToolContext(user_ns={"revenue": sales_pandas(10)["revenue"], "batch": batch})
@@ -208,6 +217,7 @@ def test_describe_a_series_and_a_record_batch() -> None:
     assert "pyarrow.RecordBatch, 10 rows × 5 columns" in call(describe_dataframe, ctx, name="batch")
 
 
+@pytest.mark.unit
 def test_describe_lazy_frame_shows_schema_only() -> None:
     lazy = pl.LazyFrame({"a": [1, 2], "b": ["x", "y"]}).filter(pl.col("a") > 1)
     text = call(describe_dataframe, ToolContext(user_ns={"lazy": lazy}), name="lazy")
@@ -215,6 +225,7 @@ def test_describe_lazy_frame_shows_schema_only() -> None:
     assert "- a: Int64" in text and "- b: String" in text
 
 
+@pytest.mark.unit
 def test_describe_large_frame_samples_and_says_so() -> None:
     rows = 2_000_000
     rng = np.random.default_rng(0)
@@ -237,6 +248,7 @@ def test_describe_large_frame_samples_and_says_so() -> None:
     assert median == pytest.approx(100, abs=0.5)
 
 
+@pytest.mark.unit
 def test_describe_wide_frame_is_capped_and_bounded() -> None:
     wide = pd.DataFrame({f"column_{i}": range(20) for i in range(60)})
     ctx = ToolContext(user_ns={"wide": wide}, max_result_chars=3000)
@@ -248,6 +260,7 @@ def test_describe_wide_frame_is_capped_and_bounded() -> None:
     assert "59 more columns not described" in picked
 
 
+@pytest.mark.unit
 def test_describe_unknown_names_get_suggestions() -> None:
     ctx = ToolContext(user_ns={"sales": sales_pandas(10), "count": 3})
     with pytest.raises(ToolError, match=r"no variable named 'sale'; did you mean 'sales'\?"):
@@ -261,6 +274,7 @@ def test_describe_unknown_names_get_suggestions() -> None:
 # --- sql -------------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("library", LIBRARIES)
 def test_sql_aggregate_finds_the_top_region(library: str) -> None:
     ctx = ToolContext(user_ns={"sales": as_library(sales_pandas(), library)})
@@ -275,6 +289,7 @@ def test_sql_aggregate_finds_the_top_region(library: str) -> None:
     assert [line.split("|")[2].strip() for line in lines[4:]] == ["2500"] * 3
 
 
+@pytest.mark.unit
 def test_sql_reports_total_rows_beyond_the_shown_ones() -> None:
     ctx = ToolContext(user_ns={"sales": sales_pandas()})
     text = call(sql, ctx, query="select id, discount from sales where discount is null", max_rows=3)
@@ -285,6 +300,7 @@ def test_sql_reports_total_rows_beyond_the_shown_ones() -> None:
     assert result.tables == ["sales"]
 
 
+@pytest.mark.unit
 def test_sql_reads_its_data_once() -> None:
     scans: list[int] = []
 
@@ -298,6 +314,7 @@ def test_sql_reads_its_data_once() -> None:
     assert scans == [1000]
 
 
+@pytest.mark.unit
 def test_sql_joins_across_libraries_and_ignores_case() -> None:
     ns = {
         "orders": pl.DataFrame({"id": [1, 2, 3], "amount": [5.0, 7.0, 9.0]}),
@@ -311,6 +328,7 @@ def test_sql_joins_across_libraries_and_ignores_case() -> None:
     assert "| ana  | 5      |" in text and "| bo   | 9      |" in text
 
 
+@pytest.mark.unit
 def test_sql_output_is_bounded() -> None:
     ctx = ToolContext(user_ns={"sales": sales_pandas()}, max_result_chars=2000)
     text = call(sql, ctx, query="select * from sales", max_rows=500)
@@ -335,6 +353,7 @@ def test_sql_output_is_bounded() -> None:
         "EXPLAIN ANALYZE CREATE TABLE t AS SELECT 1",
     ],
 )
+@pytest.mark.unit
 def test_sql_refuses_statements_that_write(query: str) -> None:
     ctx = ToolContext(user_ns={"sales": sales_pandas(10)})
     with pytest.raises(ToolError, match="only read-only queries run here") as error:
@@ -351,11 +370,13 @@ def test_sql_refuses_statements_that_write(query: str) -> None:
         "SELECT * FROM glob('/etc/*')",
     ],
 )
+@pytest.mark.unit
 def test_sql_cannot_reach_files_or_the_network(query: str) -> None:
     with pytest.raises(ToolError, match="not files or URLs"):
         call(sql, ToolContext(user_ns={}), query=query)
 
 
+@pytest.mark.unit
 def test_sql_allows_select_like_statements() -> None:
     ctx = ToolContext(user_ns={"sales": sales_pandas(10)})
     assert "column_name" in call(sql, ctx, query="DESCRIBE sales")
@@ -365,6 +386,7 @@ def test_sql_allows_select_like_statements() -> None:
     assert "physical_plan" not in plan and "\n" in plan
 
 
+@pytest.mark.unit
 def test_sql_errors_are_one_line_and_point_at_names() -> None:
     ctx = ToolContext(user_ns={"sales": sales_pandas(10), "regions": REGIONS})
     with pytest.raises(ToolError, match=r"no dataframe named 'sale'; did you mean 'sales'\?"):
@@ -384,6 +406,7 @@ def test_sql_errors_are_one_line_and_point_at_names() -> None:
         call(sql, ctx, query="  ")
 
 
+@pytest.mark.unit
 def test_sql_sees_only_the_namespace() -> None:
     outside = pd.DataFrame({"secret": [1]})  # a local of the caller, not a user variable
     assert len(outside) == 1
@@ -391,6 +414,7 @@ def test_sql_sees_only_the_namespace() -> None:
         call(sql, ToolContext(user_ns={}), query="select * from outside")
 
 
+@pytest.mark.unit
 def test_sql_without_pyarrow_streams_through_the_db_api(monkeypatch: pytest.MonkeyPatch) -> None:
     frame = pd.DataFrame({"g": np.arange(300) % 3, "x": np.arange(300.0)})
     monkeypatch.setitem(sys.modules, "pyarrow", None)
@@ -402,6 +426,7 @@ def test_sql_without_pyarrow_streams_through_the_db_api(monkeypatch: pytest.Monk
 # --- tables ----------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_format_value_keeps_cells_short_and_on_one_line() -> None:
     assert format_value(0.1 + 0.2) == "0.3"
     assert format_value(None) == "null"
@@ -411,6 +436,7 @@ def test_format_value_keeps_cells_short_and_on_one_line() -> None:
     assert len(format_value("x" * 100)) == 40
 
 
+@pytest.mark.unit
 def test_format_table_stops_at_the_budget() -> None:
     table = format_table(["a", "b"], [[i, "value"] for i in range(100)], max_chars=300)
     assert len(table.text) <= 300

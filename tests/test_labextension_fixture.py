@@ -11,8 +11,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from agent_kernel.events import Event
 from agent_kernel.ui.trace_document import MIME_TYPE, build_trace
+
+pytestmark = pytest.mark.unit
 
 FIXTURE = Path(__file__).parents[1] / "labextension" / "src" / "__tests__" / "trace-fixture.json"
 RENDERER = Path(__file__).parents[1] / "labextension" / "src" / "traceDocument.ts"

@@ -12,11 +12,12 @@ import pytest
 from agent_kernel.config import Endpoint
 from agent_kernel.errors import ModelError
 from agent_kernel.events import Event, EventBus
+from agent_kernel.models.base import ChatModel
 from agent_kernel.models.openai_chat import OpenAIChatModel
 from agent_kernel.policy.decide import Decision, DecisionPoint
 from agent_kernel.runtime.conversation import InMemoryConversation
 from agent_kernel.runtime.loop import AgentLoop, RunResult
-from agent_kernel.testing import Reply, ScriptedServer, ToolCall
+from agent_kernel.testing import Reply, ScriptedModel, ScriptedServer, ToolCall
 from agent_kernel.tools.base import Tool, ToolContext, ToolError, tool
 from agent_kernel.tools.registry import ToolRegistry
 
@@ -57,7 +58,7 @@ def huge() -> str:
 
 
 def run(
-    server: ScriptedServer,
+    server: ScriptedServer | ScriptedModel,
     request: str = "question",
     *,
     tools: list[Tool] | None = None,
@@ -73,12 +74,16 @@ def run(
     conversation = conversation or InMemoryConversation()
 
     async def go() -> RunResult:
-        model = OpenAIChatModel(
-            Endpoint(server.base_url, "scripted-model", None, "sk-test"),
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff_base=0.01,
-        )
+        model: ChatModel
+        if isinstance(server, ScriptedModel):
+            model = server  # in process: the unit tier
+        else:
+            model = OpenAIChatModel(
+                Endpoint(server.base_url, "scripted-model", None, "sk-test"),
+                timeout=timeout,
+                max_retries=max_retries,
+                backoff_base=0.01,
+            )
         try:
             loop = AgentLoop(
                 model,
@@ -101,12 +106,15 @@ def kinds(events: list[Event]) -> list[str]:
     return [e.kind for e in events]
 
 
-def tool_messages(server: ScriptedServer, request_index: int) -> list[dict[str, Any]]:
+def tool_messages(
+    server: ScriptedServer | ScriptedModel, request_index: int
+) -> list[dict[str, Any]]:
     return [m for m in server.requests[request_index].body["messages"] if m["role"] == "tool"]
 
 
-def test_several_tool_calls_in_one_step_run_in_order(server: ScriptedServer) -> None:
-    server.add(
+@pytest.mark.unit
+def test_several_tool_calls_in_one_step_run_in_order(model: ScriptedModel) -> None:
+    model.add(
         Reply(
             tool_calls=[
                 ToolCall("add", {"a": 1, "b": 2}, id="c1"),
@@ -116,13 +124,13 @@ def test_several_tool_calls_in_one_step_run_in_order(server: ScriptedServer) -> 
         ),
         Reply(text="3 and 30.", usage=(150, 5)),
     )
-    result, events, _ = run(server)
+    result, events, _ = run(model)
     assert result.status == "answered" and result.answer == "3 and 30."
     assert result.steps == 2
     assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (250, 15)
-    sent = tool_messages(server, 1)
+    sent = tool_messages(model, 1)
     assert [(m["tool_call_id"], m["content"]) for m in sent] == [("c1", "3"), ("c2", "30")]
-    assistant = server.requests[1].body["messages"][-3]
+    assistant = model.requests[1].body["messages"][-3]
     assert [c["id"] for c in assistant["tool_calls"]] == ["c1", "c2"]
     assert kinds(events) == [
         "run_started",
@@ -164,22 +172,24 @@ def test_streamed_text_arrives_in_pieces_and_reassembles(server: ScriptedServer)
         (ToolCall("crash", {}), "the tool crash failed: ZeroDivisionError"),
     ],
 )
+@pytest.mark.unit
 def test_bad_calls_go_back_to_the_model_as_tool_errors(
-    server: ScriptedServer, call: ToolCall, expected: str
+    model: ScriptedModel, call: ToolCall, expected: str
 ) -> None:
-    server.add(Reply(tool_calls=[call]), Reply(text="Recovered."))
-    result, events, _ = run(server)
+    model.add(Reply(tool_calls=[call]), Reply(text="Recovered."))
+    result, events, _ = run(model)
     assert result.status == "answered" and result.answer == "Recovered."
-    (message,) = tool_messages(server, 1)
+    (message,) = tool_messages(model, 1)
     assert expected in message["content"]
     finished = next(e for e in events if e.kind == "tool_finished")
     assert finished.data["ok"] is False
 
 
-def test_tool_results_are_bounded(server: ScriptedServer) -> None:
-    server.add(Reply(tool_calls=[ToolCall("huge", {})]), Reply(text="ok"))
-    run(server, max_result_chars=1000)
-    (message,) = tool_messages(server, 1)
+@pytest.mark.unit
+def test_tool_results_are_bounded(model: ScriptedModel) -> None:
+    model.add(Reply(tool_calls=[ToolCall("huge", {})]), Reply(text="ok"))
+    run(model, max_result_chars=1000)
+    (message,) = tool_messages(model, 1)
     assert len(message["content"]) <= 1000
     assert "more characters not shown" in message["content"]
 
@@ -231,7 +241,8 @@ def test_a_stream_cut_midway_is_retried_without_duplicating_text(
     assert conversation.messages()[-1]["content"] == "Whole."
 
 
-def test_policy_is_consulted_for_every_call(server: ScriptedServer) -> None:
+@pytest.mark.unit
+def test_policy_is_consulted_for_every_call(model: ScriptedModel) -> None:
     seen: list[tuple[str, dict[str, Any]]] = []
 
     class DenyAdds(DecisionPoint):
@@ -241,28 +252,30 @@ def test_policy_is_consulted_for_every_call(server: ScriptedServer) -> None:
             seen.append((tool.name, arguments))
             return Decision("deny", "adding is forbidden today")
 
-    server.add(Reply(tool_calls=[ToolCall("add", {"a": 1, "b": 1})]), Reply(text="Understood."))
-    _, events, _ = run(server, policy=DenyAdds())
+    model.add(Reply(tool_calls=[ToolCall("add", {"a": 1, "b": 1})]), Reply(text="Understood."))
+    _, events, _ = run(model, policy=DenyAdds())
     assert seen == [("add", {"a": 1, "b": 1})]
-    (message,) = tool_messages(server, 1)
+    (message,) = tool_messages(model, 1)
     assert message["content"] == "Error: not allowed: adding is forbidden today"
     assert "tool_started" not in kinds(events)
     decision = next(e for e in events if e.kind == "policy_decision")
     assert decision.data["decision"] == "deny"
 
 
-def test_max_steps_ends_the_run_and_says_so(server: ScriptedServer) -> None:
-    server.add(*[Reply(tool_calls=[ToolCall("add", {"a": 1, "b": 1})]) for _ in range(3)])
-    result, _, _ = run(server, max_steps=3)
+@pytest.mark.unit
+def test_max_steps_ends_the_run_and_says_so(model: ScriptedModel) -> None:
+    model.add(*[Reply(tool_calls=[ToolCall("add", {"a": 1, "b": 1})]) for _ in range(3)])
+    result, _, _ = run(model, max_steps=3)
     assert result.status == "max_steps"
     assert "Stopped after 3 steps" in result.message
-    assert len(server.requests) == 3
+    assert len(model.requests) == 3
 
 
+@pytest.mark.unit
 def test_an_interrupt_ends_the_run_cleanly_and_keeps_the_conversation_valid(
-    server: ScriptedServer,
+    model: ScriptedModel,
 ) -> None:
-    server.add(
+    model.add(
         Reply(
             tool_calls=[
                 ToolCall("add", {"a": 1, "b": 1}, id="c1"),
@@ -272,25 +285,26 @@ def test_an_interrupt_ends_the_run_cleanly_and_keeps_the_conversation_valid(
         ),
         Reply(text="Next turn works."),
     )
-    result, events, conversation = run(server)
+    result, events, conversation = run(model)
     assert result.status == "interrupted"
     assert events[-1].data["status"] == "interrupted"
     answered = [m["tool_call_id"] for m in conversation.messages() if m["role"] == "tool"]
     assert answered == ["c1", "c2", "c3"]
     # The next request is accepted as a valid conversation (every call has its answer).
-    result2, _, _ = run(server, "go on", conversation=conversation)
+    result2, _, _ = run(model, "go on", conversation=conversation)
     assert result2.answer == "Next turn works."
-    sent = server.requests[1].body["messages"]
+    sent = model.requests[1].body["messages"]
     assert [m["content"] for m in sent if m["role"] == "tool"][1:] == [
         "Error: interrupted by the user before this call ran",
         "Error: interrupted by the user before this call ran",
     ]
 
 
-def test_tool_schemas_are_sent_once_per_step(server: ScriptedServer) -> None:
-    server.add(Reply(text="hi"))
-    run(server)
-    (schema,) = server.requests[0].body["tools"][:1]
+@pytest.mark.unit
+def test_tool_schemas_are_sent_once_per_step(model: ScriptedModel) -> None:
+    model.add(Reply(text="hi"))
+    run(model)
+    (schema,) = model.requests[0].body["tools"][:1]
     assert schema == {
         "type": "function",
         "function": {
@@ -307,7 +321,7 @@ def test_tool_schemas_are_sent_once_per_step(server: ScriptedServer) -> None:
             },
         },
     }
-    assert json.loads(json.dumps(server.requests[0].body["tools"]))
+    assert json.loads(json.dumps(model.requests[0].body["tools"]))
 
 
 @tool(effects="read", runs_code=True, register=False)
@@ -330,10 +344,11 @@ def run_report(name: str) -> str:
         (ToolCall("evaluate_formula", {"formula": 7}), False),  # invalid: nothing ran
     ],
 )
+@pytest.mark.unit
 def test_code_ran_is_what_the_tool_declares_not_its_name(
-    server: ScriptedServer, call: ToolCall, backed: bool
+    model: ScriptedModel, call: ToolCall, backed: bool
 ) -> None:
-    server.add(Reply(tool_calls=[call]), Reply(text="I ran it; all good."))
-    _, events, _ = run(server, tools=[evaluate_formula, run_report], verify="note")
+    model.add(Reply(tool_calls=[call]), Reply(text="I ran it; all good."))
+    _, events, _ = run(model, tools=[evaluate_formula, run_report], verify="note")
     (check,) = [e for e in events if e.kind == "verification"]
     assert check.data["ok"] is backed, check.data

@@ -44,6 +44,7 @@ def decide(point: DecisionPoint, t: Any, taint: tuple[str, ...] = (), **argument
     return point.decide(t, arguments, taint).action
 
 
+@pytest.mark.unit
 def test_defaults_modes_and_taint() -> None:
     point = DecisionPoint(Policy())
     assert (decide(point, peek), decide(point, act, code="1"), decide(point, undeclared)) == (
@@ -61,6 +62,7 @@ def test_defaults_modes_and_taint() -> None:
     assert decide(point, act, code="1") == "deny" and decide(point, peek) == "allow"
 
 
+@pytest.mark.unit
 def test_rules_first_match_wins_with_argument_patterns() -> None:
     settings = Policy(
         rules=[
@@ -95,6 +97,7 @@ def test_rules_first_match_wins_with_argument_patterns() -> None:
         ("deny act", "a rule is a dict"),
     ],
 )
+@pytest.mark.unit
 def test_bad_rules_are_refused_in_one_line(rule: Any, message: str) -> None:
     with pytest.raises(RuleError, match=message.replace("(", r"\(").replace(")", r"\)")):
         Rule.parse(rule)
@@ -169,6 +172,7 @@ def test_admin_rules_and_mode_are_locked(
     assert "never applies: admin rule 'ask run_python (code is reviewed)' comes first" in table
 
 
+@pytest.mark.unit
 def test_an_unreadable_admin_policy_fails_closed(admin_dir: Path) -> None:
     (admin_dir / "agent_kernel_policy.json").write_text("{not json")
     policy = load_admin_policy([str(admin_dir)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from agent_kernel.tools.base import ToolContext, ToolResult
@@ -18,6 +19,7 @@ def call(shell: InteractiveShell, code: str, limit: int = 8000) -> ToolResult:
     return result
 
 
+@pytest.mark.unit
 def test_stdout_last_expression_and_new_variables(shell: InteractiveShell) -> None:
     shell.user_ns["base"] = 20
     result = call(shell, "print('hello from the agent')\ntotal = base * 2 + 2\ntotal")
@@ -28,6 +30,7 @@ def test_stdout_last_expression_and_new_variables(shell: InteractiveShell) -> No
     assert shell.user_ns["total"] == 42
 
 
+@pytest.mark.unit
 def test_errors_come_back_as_a_trimmed_traceback(shell: InteractiveShell) -> None:
     code = "def f(x):\n    return x / 0\n\nprint('before')\nf(1)"
     result = call(shell, code)
@@ -39,6 +42,7 @@ def test_errors_come_back_as_a_trimmed_traceback(shell: InteractiveShell) -> Non
     assert result.summary.startswith("ZeroDivisionError")
 
 
+@pytest.mark.unit
 def test_syntax_errors_are_reported(shell: InteractiveShell) -> None:
     result = call(shell, "x = (1,")
     assert not result.ok
@@ -51,17 +55,20 @@ def test_ipython_syntax_and_top_level_await(shell: InteractiveShell) -> None:
     assert "'hi'" in result.content
 
 
+@pytest.mark.unit
 def test_long_output_is_bounded(shell: InteractiveShell) -> None:
     result = call(shell, "for i in range(20000):\n    print(i)", limit=2000)
     assert len(result.content) < 2000
     assert "more characters not shown" in result.content
 
 
+@pytest.mark.unit
 def test_system_exit_is_an_error_not_an_exit(shell: InteractiveShell) -> None:
     result = call(shell, "raise SystemExit(3)")
     assert not result.ok and "SystemExit" in result.content
 
 
+@pytest.mark.unit
 def test_schema_is_what_the_model_sees() -> None:
     schema: dict[str, Any] = run_python.openai_schema()["function"]
     assert schema["name"] == "run_python"
@@ -70,6 +77,7 @@ def test_schema_is_what_the_model_sees() -> None:
     assert run_python.effects == ("execute",)
 
 
+@pytest.mark.unit
 def test_propose_cell_fills_the_next_input(shell: InteractiveShell) -> None:
     ctx = ToolContext(user_ns=shell.user_ns, shell=shell)
     first = asyncio.run(propose_cell.call({"code": "df.head()"}, ctx))

@@ -28,12 +28,14 @@ ROOT = Path(__file__).resolve().parent.parent
         ("%agent help\n", "complete"),
     ],
 )
+@pytest.mark.unit
 def test_agent_cells_complete_like_other_cell_magics(
     shell: InteractiveShell, cell: str, status: str
 ) -> None:
     assert shell.input_transformer_manager.check_complete(cell)[0] == status
 
 
+@pytest.mark.unit
 def test_the_cell_still_runs_as_an_awaited_call(shell: InteractiveShell) -> None:
     """check_complete skips the transform; running the cell still uses it."""
     transformed = shell.transform_cell("%%agent\nWhich region sold most?\n")

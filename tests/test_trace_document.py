@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from agent_kernel.events import Event
 from agent_kernel.ui.trace_document import MIME_TYPE, TraceBundle, build_trace, trace_text
 
@@ -32,6 +34,7 @@ def model_step(model: str = "gpt-4o-mini", calls: int = 1) -> list[tuple[str, di
     ]
 
 
+@pytest.mark.unit
 def test_a_run_becomes_steps_with_costs_and_code() -> None:
     query = "SELECT region, sum(revenue) FROM sales GROUP BY 1"
     trace = build_trace(
@@ -70,6 +73,7 @@ def test_a_run_becomes_steps_with_costs_and_code() -> None:
     assert "$0.0002" in trace_text(trace)
 
 
+@pytest.mark.unit
 def test_unknown_models_have_no_cost_and_custom_prices_apply() -> None:
     run = events(("run_started", {"model": "llama3.2"}), *model_step("llama3.2", 0))
     assert build_trace(run)["steps"][0]["cost_usd"] is None
@@ -77,6 +81,7 @@ def test_unknown_models_have_no_cost_and_custom_prices_apply() -> None:
     assert priced["steps"][0]["cost_usd"] == (1000 * 1.0 + 100 * 2.0) / 1e6
 
 
+@pytest.mark.unit
 def test_denied_and_unfinished_steps_say_so() -> None:
     trace = build_trace(
         events(
@@ -114,6 +119,7 @@ def test_denied_and_unfinished_steps_say_so() -> None:
     assert trace["status"] == "interrupted"
 
 
+@pytest.mark.unit
 def test_secrets_are_removed_and_long_results_bounded() -> None:
     trace = build_trace(
         events(
@@ -135,6 +141,7 @@ def test_secrets_are_removed_and_long_results_bounded() -> None:
     assert "more characters; %agent trace run_1 shows more" in trace["steps"][0]["result"]
 
 
+@pytest.mark.unit
 def test_a_fifty_step_run_stays_under_3_kb_per_step_in_the_notebook() -> None:
     """Each step as long as it can be in every field (code, other arguments, the model's text,
     the result), with the characters that grow most when escaped for JSON and HTML."""

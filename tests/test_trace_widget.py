@@ -6,6 +6,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from agent_kernel.events import Event
 from agent_kernel.testing import Reply, ScriptedServer
 from agent_kernel.ui.trace import TraceWidget
@@ -25,6 +27,7 @@ def live_widgets() -> int:
     return len(_instances)
 
 
+@pytest.mark.unit
 def test_rows_follow_the_run_and_open_onto_their_details() -> None:
     widget = TraceWidget(prices={}, secrets=["sk-secret-value-123"])
     feed(widget, ("run_started", {"model": "gpt-4o-mini", "request": "Which region?"}))
@@ -107,6 +110,7 @@ def test_a_long_run_reuses_a_fixed_set_of_widgets_and_closes_them_all() -> None:
     assert widget.document is not None and len(widget.document["steps"]) == 2000
 
 
+@pytest.mark.unit
 def test_an_approval_shows_as_a_waiting_row_then_its_outcome() -> None:
     widget = TraceWidget()
     feed(widget, ("run_started", {"model": "m"}))
@@ -126,6 +130,7 @@ def test_an_approval_shows_as_a_waiting_row_then_its_outcome() -> None:
     assert "⊘" in widget._slots[1].value and "denied by ann: too risky" in widget._slots[1].value
 
 
+@pytest.mark.unit
 def test_stop_calls_back_once_and_says_it_is_stopping() -> None:
     stopped: list[bool] = []
     widget = TraceWidget(on_stop=lambda: stopped.append(True))

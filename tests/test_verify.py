@@ -8,7 +8,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from agent_kernel.runtime.verify import Record, verify
-from agent_kernel.testing import Reply, ScriptedServer, ToolCall
+from agent_kernel.testing import Reply, ScriptedModel, ScriptedServer, ToolCall
 from tests.conftest import agent_of
 
 TABLE = (
@@ -37,6 +37,7 @@ def record(**changes: object) -> Record:
         "1. West: 1,450\n2. East: 1,200.50",  # list numbering is not a claim
     ],
 )
+@pytest.mark.unit
 def test_backed_answers_pass(answer: str) -> None:
     verdict = verify(answer, record())
     assert verdict.ok, verdict.findings
@@ -52,12 +53,14 @@ def test_backed_answers_pass(answer: str) -> None:
         ("West: 1,450; North: 980.", ["980"]),
     ],
 )
+@pytest.mark.unit
 def test_unbacked_numbers_are_flagged(answer: str, flagged: list[str]) -> None:
     verdict = verify(answer, record())
     assert [f.text for f in verdict.findings] == flagged
     assert verdict.note().startswith("⚠ Check before you rely on it: not backed by a tool result:")
 
 
+@pytest.mark.unit
 def test_code_claims_need_code_that_ran(tmp_path: Path) -> None:
     claim = "I ran the cleaning code and created `clean_sales`."
     verdict = verify(claim, record(user_ns={}))
@@ -116,10 +119,13 @@ def test_retry_mode_sends_the_finding_back_once(
     assert len(server.requests) == 2
 
 
-def test_verify_off_checks_nothing(shell: InteractiveShell, server: ScriptedServer) -> None:
+def test_verify_off_checks_nothing(shell: InteractiveShell, model: ScriptedModel) -> None:
+    """(With the in-process model: the shell fixture wires it into the kernel's agent.)"""
     shell.run_cell('%config Agent.verify = "off"')
-    server.add(Reply(text="Revenue grew 17%."))
+    model.add(Reply(text="Revenue grew 17%."))
     shell.run_cell("%%agent\nHow did revenue grow?")
+    assert agent_of(shell).last_result.answer == "Revenue grew 17%."
+    assert model.requests[0].body["messages"][-1]["content"].endswith("How did revenue grow?")
     assert not [e for e in agent_of(shell).last_events if e.kind == "verification"]
 
 

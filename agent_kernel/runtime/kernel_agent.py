@@ -69,13 +69,14 @@ class KernelAgent:
         settings: Agent | None = None,
         *,
         tools: ToolRegistry | None = None,
-        model_factory: ModelFactory = openai_model,
+        model_factory: ModelFactory | None = None,
         policy_settings: Policy | None = None,
     ) -> None:
         self.shell = shell
         self.settings = settings or Agent(parent=shell)
         self._tools = tools
-        self.model_factory = model_factory
+        # Looked up here, not bound as a default, so tests can swap in an in-process model.
+        self.model_factory = model_factory or openai_model
         self.policy = DecisionPoint(policy_settings or Policy(parent=shell), load_admin_policy())
         if self.policy.admin.error:
             note(self.policy.admin.error)

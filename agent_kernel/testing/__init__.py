@@ -7,9 +7,22 @@
         ...
 
 From a shell: `python -m agent_kernel.testing --script script.json --port 8765`.
+
+For unit tests of what the runtime does with replies, `ScriptedModel` plays the same script
+in process (no HTTP) and fails on unexpected or unused replies.
 """
 
+from agent_kernel.testing.model import ModelCall, ScriptedModel, ScriptError
 from agent_kernel.testing.script import RecordedRequest, Reply, ToolCall
 from agent_kernel.testing.server import ScriptedServer, SentText
 
-__all__ = ["RecordedRequest", "Reply", "ScriptedServer", "SentText", "ToolCall"]
+__all__ = [
+    "ModelCall",
+    "RecordedRequest",
+    "Reply",
+    "ScriptError",
+    "ScriptedModel",
+    "ScriptedServer",
+    "SentText",
+    "ToolCall",
+]
