@@ -255,13 +255,20 @@ def test_config_subcommand_shows_sources_but_not_the_key(
     assert TEST_KEY not in out
 
 
-def test_help_lists_subcommands(
-    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
-) -> None:
-    shell.run_line_magic("agent", "")
-    out = capsys.readouterr().out
+def test_help_lists_subcommands_as_markdown_and_as_narrow_text(shell: InteractiveShell) -> None:
+    """A table in a notebook; in a terminal, lines of at most 79 columns wrapped at words."""
+    from agent_kernel.commands import COMMANDS
+
+    bundle = shell.run_line_magic("agent", "")._repr_mimebundle_()
+    markdown, text = bundle["text/markdown"], bundle["text/plain"]
     for word in ("%agent config", "%agent tools", "%agent reset", "--max-steps"):
-        assert word in out
+        assert word in text and word in markdown
+    assert "| `%agent trace [RUN]` | show a past run's trace" in markdown
+    assert "`%agent policy [mode ask\\|auto\\|read-only" in markdown  # | escaped in a table
+    assert max(len(line) for line in text.splitlines()) <= 79
+    flowing = " ".join(text.split())  # every summary reads whole: no word was cut
+    for command in COMMANDS.values():
+        assert command.summary in flowing and command.usage in flowing
 
 
 def test_requests_never_carry_the_key_in_the_body(

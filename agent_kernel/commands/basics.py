@@ -13,32 +13,87 @@ if TYPE_CHECKING:
     from agent_kernel.runtime.kernel_agent import KernelAgent
 
 CELL_USAGE = "%%agent [continue] [--model M] [--max-steps N] [--new]"
-HELP_HEAD = f"""\
-agent-kernel: an agent that works on this kernel's variables.
-
-  {CELL_USAGE}
-  <your request, in plain words>
-      Ask the agent. It looks at your variables, queries dataframes with SQL, runs code
-      and answers in the cell, showing each tool call. Later cells continue the conversation.
-      --model M        use model M for this cell only
-      --max-steps N    allow at most N model calls (default: %config Agent.max_steps)
-      --new            start a new conversation
-      continue         carry on the project's newest unfinished plan (any session)
-"""
-HELP_TAIL = """
-Settings: %config Agent.model = "gpt-4o-mini", Agent.base_url, Agent.api_key_env,
-Agent.max_steps, Agent.temperature, Agent.request_timeout (see %agent config)."""
+INTRO = "agent-kernel: an agent that works on this kernel's variables."
+CELL_TEXT = (
+    "Ask the agent: write your request in plain words under it. It looks at your variables, "
+    "queries dataframes with SQL, runs code and answers in the cell, showing each tool call. "
+    "Later cells continue the conversation."
+)
+CELL_OPTIONS = [
+    ("--model M", "use model M for this cell only"),
+    ("--max-steps N", "allow at most N model calls (default: %config Agent.max_steps)"),
+    ("--new", "start a new conversation"),
+    ("continue", "carry on the project's newest unfinished plan (any session)"),
+]
+SETTINGS = (
+    'Settings: %config Agent.model = "gpt-4o-mini", Agent.base_url, Agent.api_key_env, '
+    "Agent.max_steps, Agent.temperature, Agent.request_timeout (see %agent config)."
+)
 
 
 def help_text() -> str:
-    width = max(len(c.usage) for c in COMMANDS.values()) + 2
-    lines = [f"  {c.usage.ljust(width)}{c.summary}" for c in COMMANDS.values()]
-    return HELP_HEAD + "\n" + "\n".join(lines) + "\n" + HELP_TAIL
+    """The help as plain text: each entry on its own lines, wrapped at words to 79 columns."""
+    from textwrap import fill
+
+    def wrap(text: str, first: str, rest: str) -> str:
+        return fill(
+            text,
+            79,
+            initial_indent=first,
+            subsequent_indent=rest,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+
+    def entry(name: str, text: str) -> str:
+        return wrap(name, "  ", " " * 6) + "\n" + wrap(text, " " * 6, " " * 6)
+
+    lines = [INTRO, "", entry(CELL_USAGE, CELL_TEXT)]
+    lines += [entry(option, text).replace("  ", "    ", 1) for option, text in CELL_OPTIONS]
+    lines += ["", *(entry(c.usage, c.summary) for c in COMMANDS.values())]
+    return "\n".join([*lines, "", fill(SETTINGS, 79)])
+
+
+def help_markdown() -> str:
+    """The help as Markdown: a table JupyterLab, VS Code and classic Notebook all render."""
+
+    def code(text: str) -> str:
+        return "`" + text.replace("|", "\\|") + "`"
+
+    rows = [f"| {code(o)} | {t} |" for o, t in CELL_OPTIONS]
+    commands = [f"| {code(c.usage)} | {c.summary} |" for c in COMMANDS.values()]
+    return "\n".join(
+        [
+            f"**{INTRO}**",
+            "",
+            f"{code(CELL_USAGE)}: {CELL_TEXT}",
+            "",
+            "| option | |",
+            "|---|---|",
+            *rows,
+            "",
+            "| command | what it does |",
+            "|---|---|",
+            *commands,
+            "",
+            SETTINGS.replace("%config", "`%config`", 1),
+        ]
+    )
+
+
+class Help:
+    """`%agent help`: Markdown in a notebook, wrapped plain text in a terminal."""
+
+    def __repr__(self) -> str:
+        return help_text()
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        return {"text/markdown": help_markdown(), "text/plain": help_text()}
 
 
 @command("help", "%agent help", "this text")
-def help_command(agent: KernelAgent, args: list[str]) -> None:
-    print(help_text())
+def help_command(agent: KernelAgent, args: list[str]) -> Help:
+    return Help()
 
 
 @command("config", "%agent config", "effective settings and where each came from (no keys)")

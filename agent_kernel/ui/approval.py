@@ -87,7 +87,7 @@ class WidgetApprover:
         except BaseException:
             card.settle("No longer waiting: the run stopped.")
             raise
-        card.settle(decision_line(decision))
+        card.settle(decision_line(decision), decision.approved)
         return decision
 
 
@@ -127,12 +127,12 @@ class ApprovalCard:
         self.deny.on_click(lambda _: self._decide(approved=False))
         self.always.on_click(lambda _: self._decide(approved=True, always=True))
         self.edit.on_click(lambda _: self._toggle_editor())
-        buttons = w.HBox(
+        self.buttons = w.HBox(
             [self.approve, self.deny, self.edit, self.always],
             layout=w.Layout(flex_flow="row wrap"),
         )
         self.widget = w.VBox(
-            [self.header, self.arguments, self.editor, buttons, self.reason, self.status],
+            [self.header, self.arguments, self.editor, self.buttons, self.reason, self.status],
             layout=w.Layout(border="1px solid var(--jp-border-color1, #ccc)", padding="6px"),
         )
         self.widget.add_class("agent-kernel-approval")
@@ -165,13 +165,26 @@ class ApprovalCard:
             )
         )
 
-    def settle(self, line: str) -> None:
-        """Freeze the card with what was decided, so the saved notebook shows it."""
+    def settle(self, line: str, approved: bool | None = None) -> None:
+        """Collapse the card to one line saying what was decided (`Approved by ann at …`),
+        and close the parts it no longer shows."""
+        from agent_kernel.ui.trace import close_tree
+
         for control in (self.approve, self.deny, self.edit, self.always, self.reason, self.editor):
             control.disabled = True
-        for control in (self.approve, self.deny, self.edit, self.always, self.reason):
-            control.layout.display = "none"
-        self.status.value = f"<b>{html.escape(line)}</b>"
+        mark, color = ("⚑", "var(--jp-ui-font-color2)")  # neither: the run stopped
+        if approved is not None:
+            mark = "✓" if approved else "⊘"
+            color = "var(--jp-success-color1)" if approved else "var(--jp-warn-color1)"
+        self.status.value = (
+            f"<span style='color:{color}'>{mark}</span> <b>{html.escape(self.request.tool)}</b>"
+            f" <code>{html.escape(self.request.id)}</code>: {html.escape(line)}"
+        )
+        folded = (self.header, self.arguments, self.editor, self.buttons, self.reason)
+        self.widget.children = (self.status,)
+        self.widget.layout.padding = "2px 6px"
+        for part in folded:
+            close_tree(part)
 
 
 def decision_line(decision: ApprovalDecision) -> str:
