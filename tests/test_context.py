@@ -161,6 +161,7 @@ def test_agent_context_shows_exactly_what_was_sent(
     assert "<details>" in html and "list_variables" in html
 
 
+@pytest.mark.unit
 def test_a_step_reads_only_the_messages_it_has_not_seen(monkeypatch: pytest.MonkeyPatch) -> None:
     """Sizes, untrusted sources and redaction are worked out once per message: the second
     build of a growing run reads the two new messages, not the 400 it has seen."""

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from agent_kernel.redact import StreamRedactor, redact
 
 SECRET = "hunter2-correct-horse"
 KEY = "sk-proj-" + "Zx9" * 12
+
+pytestmark = pytest.mark.unit
 
 
 def streamed(text: str, sizes: list[int], secrets: list[str]) -> str:

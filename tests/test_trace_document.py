@@ -202,6 +202,7 @@ def test_agent_trace_rebuilds_past_runs_from_the_store(
     assert "no run 'run_nope' in this project" in str(result.error_in_exec)
 
 
+@pytest.mark.unit
 def test_the_html_fallback_of_a_long_run_lists_its_first_and_latest_steps() -> None:
     items: list[tuple[str, dict[str, Any]]] = [("run_started", {"model": "m"})]
     for i in range(100):

@@ -67,6 +67,7 @@ def test_rows_follow_the_run_and_open_onto_their_details() -> None:
     assert "| West | 120 | [REDACTED]" in row.value and "sk-secret-value-123" not in row.value
 
 
+@pytest.mark.unit
 def test_a_secret_split_across_chunks_never_shows_in_the_live_reply() -> None:
     secret = "sk-proj-" + "A1b2C3d4" * 5
     widget = TraceWidget(secrets=[secret])
@@ -84,6 +85,7 @@ def test_a_secret_split_across_chunks_never_shows_in_the_live_reply() -> None:
     assert "The key is [REDACTED] and that is all." in shown[-1]
 
 
+@pytest.mark.unit
 def test_a_long_run_reuses_a_fixed_set_of_widgets_and_closes_them_all() -> None:
     """A 1000-step run opens as many widgets as a short one, and none outlive the run."""
     before = live_widgets()

@@ -12,6 +12,8 @@ import pytest
 from agent_kernel.testing import Reply, ScriptedServer, ToolCall
 from tests.test_approval_kernel import CODE, Kernel, once
 
+pytestmark = pytest.mark.kernel
+
 
 class FrontEnd(Kernel):
     """A kernel client that also applies state updates and closes, as a front end does."""
