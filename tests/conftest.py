@@ -143,6 +143,9 @@ def shell(
     settings.request_timeout = 5.0
     magics._agent = None  # a fresh agent for the test, built from these settings
     yield ip
+    agent = magics._agent
+    if agent is not None and agent._memory is not None:
+        agent._memory.worker.close()  # its memory worker process ends with the test
     magics._agent = None
 
 

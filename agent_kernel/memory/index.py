@@ -13,6 +13,7 @@ from agent_kernel.memory.terms import PENDING, TermIndex
 from agent_kernel.memory.vectors import Hit, Location, Metadata
 
 SIMILAR_TIMEOUT = 10.0  # a ready worker answers in milliseconds; this only bounds a stuck one
+START_DELAY = 3.0  # new work starts a worker this long after it appears, not during the cell
 
 
 @dataclass
@@ -43,8 +44,12 @@ class MemoryIndex:
     def remove_where(self, collection: str, key: str, value: str) -> None:
         self.remove(collection, self.terms.ids_where(collection, key, value))
 
-    def nudge(self) -> None:
-        """Have the worker index what is pending (it starts the worker if needed)."""
+    def nudge(self, *, now: bool = False) -> None:
+        """Have the worker index what is pending; a worker not running yet starts shortly
+        (or `now`, for someone waiting on it)."""
+        if not now and not self.worker.started:
+            self.worker.start_later(self.location, self.terms.path, START_DELAY)
+            return
         try:
             self.worker.open(self.location, self.terms.path)
             self.worker.tell("work")
@@ -116,7 +121,7 @@ class MemoryIndex:
         """Wait until nothing of `collection` is pending (tests, `%agent memory --wait`)."""
         if not self.terms.count_state(PENDING, collection):
             return True
-        self.nudge()
+        self.nudge(now=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.problem() is not None:

@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 import threading
+import weakref
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
@@ -40,6 +41,7 @@ class MemoryWorker:
         self.problems: list[str] = []  # said once each by the kernel, then cleared
         self.broken: dict[Location, str] = {}
         self._running = False
+        self._later: threading.Timer | None = None
 
     # -- the process ------------------------------------------------------------------------
     @property
@@ -67,6 +69,8 @@ class MemoryWorker:
                 )
             except OSError as error:
                 raise WorkerError(f"the memory worker cannot start: {error}") from error
+            # A dropped MemoryWorker (a kernel agent replaced) lets its process go too.
+            weakref.finalize(self, _close_pipe, self._proc)
             threading.Thread(
                 target=self._read, args=(self._proc,), daemon=True, name="agent-kernel-memory"
             ).start()
@@ -129,6 +133,20 @@ class MemoryWorker:
             with contextlib.suppress(WorkerError):
                 self._send({"op": op})
 
+    def start_later(self, location: Location, terms: Path, delay: float) -> None:
+        """Open `location` after `delay` seconds unless something needs it sooner: work that
+        appears during a cell starts after it, and a short-lived process never starts one."""
+        if self.started or (self._later is not None and self._later.is_alive()):
+            return
+        self._later = threading.Timer(delay, self._start_now, args=(location, terms))
+        self._later.daemon = True  # never holds up an exit
+        self._later.start()
+
+    def _start_now(self, location: Location, terms: Path) -> None:
+        with contextlib.suppress(WorkerError):
+            self.open(location, terms)
+            self.tell("work")
+
     # -- indexes ----------------------------------------------------------------------------
     def open(self, location: Location, terms: Path) -> Future[Any]:
         """Warm `location` in the worker (once); the future is done when it is ready."""
@@ -186,6 +204,13 @@ class MemoryWorker:
         """Close our end of the pipe; the worker finishes its batch and exits. No waiting."""
         proc, self._proc = self._proc, None
         self._opening.clear()
-        if proc is not None and proc.stdin is not None:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
+        if self._later is not None:
+            self._later.cancel()
+        if proc is not None:
+            _close_pipe(proc)
+
+
+def _close_pipe(proc: subprocess.Popen[str]) -> None:
+    if proc.stdin is not None:
+        with contextlib.suppress(OSError, ValueError):
+            proc.stdin.close()

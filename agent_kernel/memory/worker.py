@@ -43,6 +43,8 @@ class Worker:
         self._running = threading.Event()  # set while the kernel runs a request: indexing waits
         self._wake = threading.Event()
         self.stopping = False
+        self.in_batch = threading.Event()  # set while a batch is being written to Chroma
+        self.parent = os.getppid()
         self.indexer = threading.Thread(target=self._index_loop, daemon=True, name="indexer")
 
     # -- talking to the kernel --------------------------------------------------------------
@@ -144,6 +146,8 @@ class Worker:
         while not self.stopping:
             self._wake.wait(timeout=5.0)
             self._wake.clear()
+            if os.getppid() != self.parent:  # the kernel died and its pipe is held elsewhere
+                os._exit(0)
             while not self.stopping and self._index_some():
                 pass
 
@@ -156,8 +160,12 @@ class Worker:
                 urgent_only = self._running.is_set()
                 batch = terms.next_batch(BATCH, max_priority=1 if urgent_only else 2)
                 if batch:
-                    self._apply(location, batch)
-                    terms.done(batch)
+                    self.in_batch.set()
+                    try:
+                        self._apply(location, batch)
+                        terms.done(batch)
+                    finally:
+                        self.in_batch.clear()
                     return True
             except Exception as error:  # say it once, keep the rows pending
                 message = _one_line(error)
@@ -205,16 +213,27 @@ def _one_line(error: BaseException) -> str:
 def main() -> None:
     with contextlib.suppress(OSError):
         os.nice(10)  # the user's cells come first
+    import queue
+
     worker = Worker(sys.stdout)
     sys.stdout = sys.stderr  # library prints must not corrupt the protocol
     worker.indexer.start()
-    for line in sys.stdin:
+    requests: queue.Queue[dict[str, Any]] = queue.Queue()
+
+    def serve() -> None:
+        while True:
+            worker.handle(requests.get())
+
+    threading.Thread(target=serve, daemon=True, name="requests").start()
+    for line in sys.stdin:  # read here, so the end of the pipe is seen even mid-request
         if line.strip():
-            worker.handle(json.loads(line))
-    # The kernel is gone: finish the batch in hand (its rows would be redone anyway), then go.
+            requests.put(json.loads(line))
+    # The kernel is gone: let a Chroma write in progress finish (its rows stay pending if not
+    # marked done and are redone by the next worker), then go without waiting for the rest.
     worker.stopping = True
-    worker._wake.set()
-    worker.indexer.join(timeout=10)
+    deadline = time.monotonic() + 10
+    while worker.in_batch.is_set() and time.monotonic() < deadline:
+        time.sleep(0.05)
     os._exit(0)
 
 
