@@ -158,3 +158,31 @@ def test_two_users_share_memories_through_a_chroma_server(
         timeout=300,
     ).stdout
     assert out.strip() == repr([FACT])
+
+
+def test_a_script_exits_without_waiting_and_the_next_one_indexes_what_it_left(
+    project_dir: Path,
+) -> None:
+    code = (
+        "from agent_kernel.memory.paths import locate\n"
+        "from agent_kernel.memory.project import ProjectMemory\n"
+        "m = ProjectMemory(locate({}), 'ann')\n"
+        f"m.project_memories.remember({FACT!r}, 'decision')\n"
+        "print(m.index.terms.count_state('pending'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, timeout=120
+    ).stdout
+    assert out.strip() == "1"  # it exited with its memory not yet embedded
+    from agent_kernel.memory.paths import locate
+    from agent_kernel.memory.project import ProjectMemory
+    from agent_kernel.memory.terms import PENDING
+
+    later = ProjectMemory(locate({}), "ann")
+    try:
+        assert later.index.terms.count_state(PENDING) == 1  # kept for the next process
+        found = later.recall("what did we decide about outliers?")
+        assert [r.text for r in found] == [FACT] and not found[0].exact
+        assert later.index.terms.count_state(PENDING) == 0
+    finally:
+        later.worker.close()
