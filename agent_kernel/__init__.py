@@ -32,9 +32,13 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     from agent_kernel.magics import AgentMagics, settings_for, transform_agent_cell
+    from agent_kernel.notebook.bridge import FRONT_END
+    from agent_kernel.notebook.watch import watch
 
     settings_for(ipython)
     ipython.register_magics(AgentMagics)
+    watch(ipython)  # the cell being run and the errors cells raise, for the notebook tools
+    FRONT_END.register(ipython)  # the JupyterLab extension's comm (live cells, edits)
     if transform_agent_cell not in ipython.input_transformers_cleanup:
         ipython.input_transformers_cleanup.append(transform_agent_cell)
     if getattr(ipython, "kernel", None) is not None:  # a Jupyter kernel, where cells come fast

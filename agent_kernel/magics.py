@@ -35,7 +35,7 @@ def _cell_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", "-m", default=None)
     parser.add_argument("--max-steps", type=positive_int, default=None)
     parser.add_argument("--new", action="store_true")
-    parser.add_argument("action", nargs="?", choices=["continue"], default=None)
+    parser.add_argument("action", nargs="?", choices=["continue", "fix"], default=None)
     return parser
 
 
@@ -52,7 +52,7 @@ def parse_cell_line(line: str) -> argparse.Namespace:
         words = split_words(line)
     except ValueError as exc:
         raise UsageError(
-            f"{exc}. Usage: %%agent [continue] [--model M] [--max-steps N] [--new]"
+            f"{exc}. Usage: %%agent [continue|fix] [--model M] [--max-steps N] [--new]"
         ) from None
     return _cell_parser().parse_args(words)
 
@@ -135,6 +135,10 @@ async def _then_close_clients(coroutine: Any) -> Any:
 async def _run(agent: KernelAgent, options: argparse.Namespace, body: str) -> None:
     request = body.strip()
     resume_task = options.action == "continue"
+    if options.action == "fix":
+        from agent_kernel.commands.fix import fix_request
+
+        request = fix_request(agent, request)
     if not request and not resume_task:
         raise UsageError(
             "write your request on the lines below %%agent, e.g. 'Which region sold most?'"
@@ -161,7 +165,7 @@ async def run_agent_cell(line: str, body: str) -> None:
 
 
 # Line subcommands that may run the agent, so their cells are awaited like %%agent cells.
-AWAITED_LINES = ("approve",)
+AWAITED_LINES = ("approve", "fix")
 
 
 def transform_agent_cell(lines: list[str]) -> list[str]:

@@ -1,6 +1,16 @@
 """The `%agent` subcommands, grouped by concern; importing this package registers them all."""
 
-from agent_kernel.commands import basics, mcp, memory, safety, trace
+from agent_kernel.commands import basics, fix, mcp, memory, safety, trace
 from agent_kernel.commands.registry import COMMANDS, Command, CommandParser
 
-__all__ = ["COMMANDS", "Command", "CommandParser", "basics", "mcp", "memory", "safety", "trace"]
+__all__ = [
+    "COMMANDS",
+    "Command",
+    "CommandParser",
+    "basics",
+    "fix",
+    "mcp",
+    "memory",
+    "safety",
+    "trace",
+]

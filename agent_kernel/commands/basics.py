@@ -12,7 +12,7 @@ from agent_kernel.commands.registry import COMMANDS, command, no_arguments
 if TYPE_CHECKING:
     from agent_kernel.runtime.kernel_agent import KernelAgent
 
-CELL_USAGE = "%%agent [continue] [--model M] [--max-steps N] [--new]"
+CELL_USAGE = "%%agent [continue|fix] [--model M] [--max-steps N] [--new]"
 INTRO = "agent-kernel: an agent that works on this kernel's variables."
 CELL_TEXT = (
     "Ask the agent: write your request in plain words under it. It looks at your variables, "
@@ -24,6 +24,7 @@ CELL_OPTIONS = [
     ("--max-steps N", "allow at most N model calls (default: %config Agent.max_steps)"),
     ("--new", "start a new conversation"),
     ("continue", "carry on the project's newest unfinished plan (any session)"),
+    ("fix", "explain the last error and propose the corrected cell as an edit"),
 ]
 SETTINGS = (
     'Settings: %config Agent.model = "gpt-4o-mini", Agent.base_url, Agent.api_key_env, '

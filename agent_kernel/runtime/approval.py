@@ -27,6 +27,7 @@ class ApprovalRequest:
     run_id: str = ""
     taint: tuple[str, ...] = ()
     timeout: float = 1800.0
+    detail: str = ""  # what the tool says the call would change (a unified diff, say)
     id: str = field(default_factory=lambda: new_id("apr_"))
     requested: float = field(default_factory=time.time)
 

@@ -7,6 +7,8 @@
                                                            then the oldest dropped, ≤40%
   earlier turns  older turns relevant to the request       summarised, lowest first dropped, ≤15%
   variables      the user's variables, one line each       cut to fit, ≤10%
+  notebook       code of the cells above the running one,   farthest cells dropped, ≤ its own
+                 outputs outlined, the last error's type    budget (Agent.notebook_context_tokens)
 
 Tokens are estimated (characters / 4) and the estimate is corrected by the prompt tokens the
 server reports, so the budget holds for whatever tokenizer the model uses.
@@ -34,6 +36,8 @@ Look before you answer: use list_variables to see what exists, describe_datafram
 table's columns, and sql (DuckDB, tables are the user's dataframe variable names) to \
 aggregate. Use run_python for computations or plots the other tools cannot do; variables it \
 creates stay in the user's kernel. Use propose_cell to hand the user code to run themselves.
+notebook_cells reads the notebook's cells and outputs, last_error the latest traceback, and \
+edit_cell changes an existing cell after the user approves a diff (never re-run it yourself).
 Use recall to look up what was decided or learned in earlier sessions, remember to keep a \
 decision or fact the user will want later, and search_project for the project's files.
 Every number in your answer must come from a tool result in this conversation; never guess \
@@ -199,6 +203,8 @@ class ContextBuilder:
         variables: Callable[[], list[str]] | None = None,
         recent_turns: int | None = None,
         task: Callable[[], str | None] | None = None,
+        notebook: Callable[[Callable[[str], bool]], str] | None = None,
+        notebook_tokens: int = 1500,
     ) -> None:
         """`recent_turns` caps the recent window; the default keeps as many as the budget
         allows, and only when older turns can be recalled (`earlier_turns`) is it
@@ -211,6 +217,8 @@ class ContextBuilder:
         self._earlier_turns = earlier_turns
         self._variables = variables
         self._task = task
+        self._notebook = notebook
+        self.notebook_tokens = notebook_tokens
         if recent_turns is None and earlier_turns is not None:
             recent_turns = RECENT_TURNS
         self.recent_turns = recent_turns
@@ -234,6 +242,8 @@ class ContextBuilder:
         room -= now.tokens
         task = self._task_section()
         room -= task.tokens
+        notebook = self._notebook_section(room)
+        room -= notebook.tokens
         memories = self._recall_section("memories", request, self._memories, room, 0.15)
         room -= memories.tokens
         recent = self._recent_turns(earlier, min(room, int(self.budget * 0.4)))
@@ -250,12 +260,12 @@ class ContextBuilder:
         variables = self._variables_section(room)
 
         system = self.system
-        for section in (task, memories, older, variables):
+        for section in (task, notebook, memories, older, variables):
             if section.text:
                 system += f"\n\n{section.text}"
         instructions = Section("instructions", self.counter.text(self.system), 1, text=self.system)
         messages = [{"role": "system", "content": system}, *recent.messages, *now.messages]
-        sections = [instructions, task, memories, older, variables, recent, now]
+        sections = [instructions, task, notebook, memories, older, variables, recent, now]
         built = BuiltContext(
             messages=messages,
             sections=sections,
@@ -361,6 +371,19 @@ class ContextBuilder:
                 f"update_plan as you go:\n{plan}"
             )
             section.tokens, section.items = self.counter.text(section.text), 1
+        return section
+
+    def _notebook_section(self, room: int) -> Section:
+        """The cells around the request, filled by the notebook's own trim rule."""
+        section = Section("notebook")
+        if self._notebook is None:
+            return section
+        limit = min(room, self.notebook_tokens, int(self.budget * 0.15))
+        text = self._notebook(lambda candidate: self.counter.text(candidate) <= limit)
+        if text and self.counter.text(text) <= limit:
+            section.text = text
+            section.tokens = self.counter.text(text)
+            section.items = text.count("[cell ")
         return section
 
     def _variables_section(self, room: int) -> Section:

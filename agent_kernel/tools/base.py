@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from agent_kernel.sandbox.fork import SandboxSettings
 
 Effect = Literal["read", "execute", "write", "external"]
+# What an approval card shows beside the arguments (a diff, say), from the call's arguments.
+Preview = Callable[[dict[str, Any], "ToolContext"], Awaitable[str]]
 EFFECTS: tuple[Effect, ...] = ("read", "execute", "write", "external")
 TOOL_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
@@ -98,11 +100,13 @@ class Tool:
         effects: Iterable[Effect] = ("execute",),
         trusted_output: bool | None = None,
         runs_code: bool = False,
+        preview: Preview | None = None,
     ) -> None:
         self.func = func
         # True when a successful call means code ran (Python, a SQL query): the verifier
         # then accepts "I ran ..." claims. Declared by the tool, never guessed from its name.
         self.runs_code = runs_code
+        self.preview = preview
         # None: judged from each result (numbers are trusted, free text is not).
         self.trusted_output = trusted_output
         self.name = name or func.__name__
@@ -178,6 +182,7 @@ def tool(
     trusted_output: bool | None = None,
     runs_code: bool = False,
     register: bool = True,
+    preview: Preview | None = None,
 ) -> Any:
     """Turn a typed, docstringed function into a tool the agent can call.
 
@@ -187,7 +192,10 @@ def tool(
     `trusted_output=False` marks what the tool returns as data that may carry instructions
     (file or web text); by default numbers are trusted and free text is not.
     `runs_code=True` says a successful call ran code (a query, a script), so an answer that
-    says "I ran ..." is backed by it.
+    says "I ran ..." is backed by it. `preview`
+    (an async function of the arguments and the context) gives the approval card more to
+    show, such as a diff of what a write would change; if it raises ToolError, the call is
+    refused with that message before anyone is asked.
     """
     effect_list = (effects,) if isinstance(effects, str) else tuple(effects)
 
@@ -199,6 +207,7 @@ def tool(
             effects=effect_list,
             trusted_output=trusted_output,
             runs_code=runs_code,
+            preview=preview,
         )
         if register:
             from agent_kernel.tools.registry import default_registry

@@ -9,6 +9,7 @@ def builtin_tools() -> list[Tool]:
     from agent_kernel.tools.dataframes import describe_dataframe
     from agent_kernel.tools.files import read_file, write_file
     from agent_kernel.tools.memory import forget, recall, remember, search_project
+    from agent_kernel.tools.notebook import edit_cell, last_error, notebook_cells
     from agent_kernel.tools.python import propose_cell, run_python
     from agent_kernel.tools.sql import sql
     from agent_kernel.tools.tasks import plan, update_plan
@@ -20,6 +21,9 @@ def builtin_tools() -> list[Tool]:
         sql,
         run_python,
         propose_cell,
+        notebook_cells,
+        last_error,
+        edit_cell,
         read_file,
         write_file,
         recall,

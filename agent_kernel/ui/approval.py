@@ -101,7 +101,9 @@ class ApprovalCard:
         self._answer = answer
         editable = _editable_text(request.arguments)
         self.header = w.HTML(_header_html(request))
-        self.arguments = w.HTML(_arguments_html(request.arguments))
+        self.arguments = w.HTML(
+            _diff_html(request.detail) if request.detail else _arguments_html(request.arguments)
+        )
         self.editor = w.Textarea(
             value=editable,
             layout=w.Layout(
@@ -201,6 +203,8 @@ def approval_text(request: ApprovalRequest) -> str:
     lines = [f"⚑ {request.tool} needs approval ({request.id}): {request.reason}"]
     if request.taint:
         lines.insert(0, "Untrusted content in view (newest first): " + ", ".join(request.taint))
+    if request.detail:
+        return "\n".join([*lines, *(f"  {line}" for line in request.detail.splitlines())])
     for name, value in request.arguments.items():
         if name in CODE_ARGUMENTS and isinstance(value, str):
             lines.append(f"  {name}:")
@@ -238,6 +242,21 @@ def _arguments_html(arguments: dict[str, Any]) -> str:
         code = highlight(text, lexer, HtmlFormatter(noclasses=True, nobackground=True))
         parts.append(f"<div><i>{html.escape(name)}</i></div>{code}")
     return "".join(parts)
+
+
+def _diff_html(diff: str) -> str:
+    """A unified diff, added lines green and removed lines red (theme colours)."""
+    colours = {"+": "var(--jp-success-color0, #1a7f37)", "-": "var(--jp-error-color0, #cf222e)"}
+    rows = []
+    for line in diff.splitlines():
+        colour = colours.get(line[:1]) if not line.startswith(("+++", "---")) else None
+        style = f" style='color:{colour}'" if colour else ""
+        rows.append(f"<span{style}>{html.escape(line)}</span>")
+    return (
+        "<pre class='agent-kernel-diff' style='white-space:pre-wrap;margin:4px 0'>"
+        + "\n".join(rows)
+        + "</pre>"
+    )
 
 
 def _editable_text(arguments: dict[str, Any]) -> str:
