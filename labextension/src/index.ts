@@ -19,6 +19,7 @@ import {
 } from '@jupyterlab/notebook';
 
 import { setHighlighter } from './highlight';
+import { NotebookBridge } from './notebookBridge';
 import { agentIcon } from './icons';
 import { ProjectPanel } from './panel';
 
@@ -140,4 +141,32 @@ const projectPanel: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [commands, highlighting, projectPanel];
+/** A cell whose run may have loaded agent_kernel, after which the kernel takes the comm. */
+export const MAY_LOAD_AGENT = /agent/;
+
+/** The live notebook for the agent in the kernel: cells on request, approved edits. */
+const notebookBridge: JupyterFrontEndPlugin<void> = {
+  id: 'agent-kernel:notebook-bridge',
+  description: "Serves the live notebook's cells to the agent and applies approved cell edits.",
+  autoStart: true,
+  requires: [INotebookTracker],
+  activate: (app: JupyterFrontEnd, tracker: INotebookTracker) => {
+    const bridges = new WeakMap<NotebookPanel, NotebookBridge>();
+    tracker.widgetAdded.connect((_, panel) => {
+      const bridge = new NotebookBridge(panel);
+      bridges.set(panel, bridge);
+      void panel.sessionContext.ready.then(() => bridge.connect());
+    });
+    // Opening before `%load_ext agent_kernel` ran is refused by the kernel; try again after
+    // a cell that may have loaded it (not after every cell: each refusal is a kernel log line).
+    NotebookActions.executed.connect((_, { notebook, cell }) => {
+      const panel = tracker.find(candidate => candidate.content === notebook);
+      const bridge = panel ? bridges.get(panel) : undefined;
+      if (bridge && !bridge.connected && MAY_LOAD_AGENT.test(cell.model.sharedModel.getSource())) {
+        void bridge.connect();
+      }
+    });
+  }
+};
+
+export default [commands, highlighting, projectPanel, notebookBridge];
