@@ -84,6 +84,24 @@ class Agent(Configurable):
         help="Token budget for what one model call is sent (instructions, memories, turns, "
         "tool schemas). Lower it for small local models (Ollama's default window is 4096).",
     ).tag(config=True)
+    notebook_context_tokens = Int(
+        1500,
+        min=0,
+        help="Most tokens of the notebook's cells (those above the running one, the last "
+        "error) put in each model call; 0 leaves them out (notebook_cells still reads them).",
+    ).tag(config=True)
+    vision = Enum(
+        ("auto", "on", "off"),
+        "auto",
+        help="Send images (plots from run_python or the notebook) to the model as image "
+        "parts: auto for models known to accept images, on, or off.",
+    ).tag(config=True)
+    max_images = Int(
+        3, min=0, help="Most images sent with one model call (the newest are kept)."
+    ).tag(config=True)
+    image_max_side = Int(
+        1024, min=64, help="Images are downscaled so neither side exceeds this many pixels."
+    ).tag(config=True)
     prices = Dict(
         {},
         help="Prices of models the built-in table lacks, USD per million tokens: "
@@ -255,6 +273,9 @@ def setting_sources(agent: Agent) -> list[tuple[str, str, str]]:
         "max_retries",
         "max_tool_result_chars",
         "context_tokens",
+        "notebook_context_tokens",
+        "vision",
+        "max_images",
         "mcp_timeout",
         "repr_timeout",
         "sandbox",

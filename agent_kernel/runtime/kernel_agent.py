@@ -22,6 +22,7 @@ from agent_kernel.runtime.context import BuiltContext, ContextBuilder, TokenCoun
 from agent_kernel.runtime.interrupts import cancel_on_interrupt
 from agent_kernel.runtime.loop import AgentLoop, RunResult
 from agent_kernel.runtime.session import Session
+from agent_kernel.runtime.vision import accepts_images
 from agent_kernel.tools.base import ToolContext
 from agent_kernel.tools.registry import ToolRegistry, default_registry
 from agent_kernel.ui.text import TextRenderer, is_notebook
@@ -259,6 +260,7 @@ class KernelAgent:
         )
         if self._task_id is not None:
             context.state["task_id"] = self._task_id
+        await self._read_notebook(context)
         builder = self._context_builder(context, session)
         loop = AgentLoop(
             chat_model,
@@ -272,6 +274,9 @@ class KernelAgent:
             context=builder,
             secrets=secrets,
             verify=self.settings.verify,
+            vision=accepts_images(self.settings.vision, chat_model.name),
+            max_images=self.settings.max_images,
+            image_max_side=self.settings.image_max_side,
         )
         if self._memory is not None:  # turn indexing waits while this run is active
             self._memory.worker.run_started()
@@ -393,7 +398,27 @@ class KernelAgent:
             earlier_turns=memory.context_turns if memory is not None else None,
             variables=lambda: variable_lines(tools),
             task=lambda: self._task_plan(tools),
+            notebook=lambda fits: self._notebook_text(tools, fits),
+            notebook_tokens=self.settings.notebook_context_tokens,
         )
+
+    async def _read_notebook(self, tools: ToolContext) -> None:
+        """The notebook as the run starts, for the context's notebook section."""
+        if self.settings.notebook_context_tokens <= 0 or self.shell is None:
+            return
+        from agent_kernel.notebook.sources import read_notebook
+
+        try:
+            tools.state["notebook_view"] = await read_notebook(self.shell, self.user_ns)
+        except Exception as exc:  # the notebook is context, never a reason to fail a run
+            note(f"the notebook could not be read for context: {type(exc).__name__}: {exc}")
+
+    def _notebook_text(self, tools: ToolContext, fits: Callable[[str], bool]) -> str:
+        from agent_kernel.notebook.summary import notebook_section
+        from agent_kernel.notebook.watch import watch
+
+        view = tools.state.get("notebook_view")
+        return notebook_section(view, watch(self.shell).last(), fits) if view else ""
 
     def _task_plan(self, tools: ToolContext) -> str | None:
         """The plan in progress for the context: this run's task, or the session's open one.

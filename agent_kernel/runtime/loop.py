@@ -76,6 +76,9 @@ class AgentLoop:
         context: ContextBuilder | None = None,
         secrets: Sequence[str] = (),
         verify: str = "off",
+        vision: bool = False,
+        max_images: int = 3,
+        image_max_side: int = 1024,
     ) -> None:
         self.model = model
         self.tools = tools
@@ -89,6 +92,9 @@ class AgentLoop:
         self.secrets = list(secrets)
         self._redactor = MessageRedactor(self.secrets)  # each message redacted once
         self.verify_mode = verify  # off | note | retry (Agent.verify)
+        self.vision = vision  # images from tools go to the model (see runtime/vision.py)
+        self.max_images = max_images
+        self.image_max_side = image_max_side
         self._code_ran = False
         self._retried = False
         self.run_id = tool_context.run_id or new_id("run_")
@@ -209,10 +215,48 @@ class AgentLoop:
         self._seen = built
         # Nothing secret leaves the kernel, whatever a tool printed or the user pasted.
         messages = self._redactor.messages(built.messages)
+        images = self._image_message()
+        if images is not None:
+            from agent_kernel.runtime.vision import IMAGE_SOURCE
+
+            built.untrusted.append(IMAGE_SOURCE)  # an image can carry text: it taints
+            messages.append(images)
         self._emit(
             "model_started", messages=len(messages), tools=len(schemas), context=built.summary()
         )
         started = time.perf_counter()
+        try:
+            reply = await self._stream(messages, schemas)
+        except AgentError as exc:
+            if images is None:
+                raise
+            # The server refused the image parts: say so in one line, go on without images.
+            self.vision = False
+            self._emit(
+                "model_retry",
+                reason=f"the model did not accept images ({exc}); continuing without them",
+                attempt=1,
+                max_attempts=1,
+                wait_seconds=0,
+            )
+            reply = await self._stream(messages[:-1], schemas)
+        total.add(reply.usage)
+        if reply.usage is not None:
+            self.context.counter.calibrate(built.tokens, reply.usage.prompt_tokens)
+        self.conversation.append(reply.assistant_message())
+        self._model_finished(reply, started)
+        return reply
+
+    def _image_message(self) -> Message | None:
+        """The newest images tools produced in this run, when the model can see them."""
+        images = self.tool_context.state.get("images")
+        if not self.vision or not images:
+            return None
+        from agent_kernel.runtime.vision import image_message
+
+        return image_message(images, self.max_images, self.image_max_side)
+
+    async def _stream(self, messages: list[Message], schemas: list[dict[str, Any]]) -> ModelReply:
         reply: ModelReply | None = None
         async for item in self.model.stream(messages, schemas):
             if isinstance(item, TextDelta):
@@ -231,10 +275,9 @@ class AgentLoop:
                 reply = item
         if reply is None:  # a ChatModel must end with a reply; treat silence as a failure
             raise AgentError("the model returned nothing")
-        total.add(reply.usage)
-        if reply.usage is not None:
-            self.context.counter.calibrate(built.tokens, reply.usage.prompt_tokens)
-        self.conversation.append(reply.assistant_message())
+        return reply
+
+    def _model_finished(self, reply: ModelReply, started: float) -> None:
         self._emit(
             "model_finished",
             text=reply.text,
@@ -256,7 +299,6 @@ class AgentLoop:
             duration_ms=round((time.perf_counter() - started) * 1000, 1),
             first_token_ms=reply.first_token_ms,
         )
-        return reply
 
     # -- tools ------------------------------------------------------------------------------
     async def _run_tool(self, call: ToolCallRequest, decided: ApprovalDecision | None) -> None:
@@ -352,6 +394,10 @@ class AgentLoop:
     async def _ask(
         self, call: ToolCallRequest, arguments: dict[str, Any], decision: Decision
     ) -> ApprovalDecision:
+        tool = self.tools.get(call.name)
+        detail = ""
+        if tool is not None and tool.preview is not None:
+            detail = await tool.preview(arguments, self.tool_context)  # ToolError: refused
         request = ApprovalRequest(
             tool=call.name,
             call_id=call.id,
@@ -360,6 +406,7 @@ class AgentLoop:
             run_id=self.run_id,
             taint=decision.taint,
             timeout=self.policy.approval_timeout,
+            detail=detail,
         )
         self._emit(
             "approval_requested",
@@ -370,6 +417,7 @@ class AgentLoop:
             reason=decision.reason,
             taint=list(decision.taint),
             timeout=request.timeout,
+            detail=detail,
         )
         try:
             answer = await asyncio.wait_for(self.approver.request(request), request.timeout)

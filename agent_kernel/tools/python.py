@@ -67,6 +67,9 @@ async def _run_in_kernel(source: str, filename: str, ctx: ToolContext) -> ToolRe
             error = exc
         _flush_figures()
     _show_in_cell(captured, value, shell)
+    ctx.state.setdefault("images", []).extend(
+        ("run_python", o.data) for o in captured.outputs if _output_kind(o.data) == "a figure"
+    )
     changed = sorted(
         name
         for name, v in namespace.items()
