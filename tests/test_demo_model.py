@@ -86,3 +86,44 @@ def test_instructions_inside_data_are_not_followed(demo: InteractiveShell) -> No
     )
     _, tools = ask(demo, "Describe the tickets data.")
     assert tools == ["list_variables", "describe_dataframe"]
+
+
+def test_fix_a_misspelled_column_proposes_the_corrected_cell(demo: InteractiveShell) -> None:
+    failing = 'heavy = penguins["body_mas_g"].mean()'
+    assert not demo.run_cell(failing, store_history=True).success
+    answer, tools = ask_fix(demo)
+    # No front end here: the edit is refused, so the corrected cell is proposed instead.
+    assert tools == [
+        "last_error",
+        "list_variables",
+        "describe_dataframe",
+        "edit_cell",
+        "propose_cell",
+    ]
+    assert "`body_mas_g` is not there; the closest match is `body_mass_g`" in answer
+    assert demo.rl_next_input == 'heavy = penguins["body_mass_g"].mean()'
+    assert "heavy" not in demo.user_ns  # proposed, never run
+
+
+def test_fix_a_misspelled_name(demo: InteractiveShell) -> None:
+    assert not demo.run_cell("pengiuns.head()", store_history=True).success
+    answer, tools = ask_fix(demo)
+    assert tools == ["last_error", "list_variables", "edit_cell", "propose_cell"]
+    assert "the closest match is `penguins`" in answer
+    assert demo.rl_next_input == "penguins.head()"
+
+
+def test_fix_says_what_it_cannot_fix(demo: InteractiveShell) -> None:
+    assert not demo.run_cell("1 / 0").success
+    answer, tools = ask_fix(demo)
+    assert tools == ["last_error"]
+    assert "ZeroDivisionError: division by zero" in answer
+    assert "can only fix a misspelled column (KeyError) or name (NameError)" in answer
+
+
+def ask_fix(shell: InteractiveShell) -> tuple[str, list[str]]:
+    result = shell.run_cell("%agent fix")
+    assert result.success, result.error_in_exec
+    agent = agent_of(shell)
+    tools = [e.data["tool"] for e in agent.last_events if e.kind == "tool_finished"]
+    return agent.last_result.answer, tools

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent_kernel.models.demo_fix import FIX_WORDS, fix_step
 from agent_kernel.policy import spotlight
 
 LABEL = '\n\n_— answered by the offline demo model (`%config Agent.model = "demo"`)_'
@@ -21,7 +22,8 @@ HELP = (
     "I'm the **offline demo model**, so I only understand a few kinds of requests: what data "
     "you have, describing a dataframe, which group is highest/lowest/largest by a column, "
     "plotting a column by a group, dropping rows with missing values, remembering a decision "
-    "and recalling it, and searching files learned with `%agent learn`.\n\n"
+    "and recalling it, searching files learned with `%agent learn`, and fixing the last "
+    "error when it is a misspelled column or name (`%agent fix`).\n\n"
     "For anything else, connect a real model: set `OPENAI_API_KEY`, or point at a local "
     'server such as Ollama with `%config Agent.base_url = "http://localhost:11434/v1"` '
     'and `%config Agent.model = "llama3.2"` (see `01-quickstart.ipynb`).'
@@ -102,6 +104,8 @@ def current_turn(messages: list[dict[str, Any]]) -> Turn:
 def plan(messages: list[dict[str, Any]], tools: set[str]) -> Step:
     """The next step for the conversation in `messages`."""
     turn = current_turn(messages)
+    if re.search(FIX_WORDS, turn.request.lower()):
+        return fix_step(turn, Step)  # it reads failed calls itself (an edit refused, say)
     failed = next((r for r in turn.results if r[2].startswith("Error:")), None)
     if failed is not None:
         return Step(answer=f"The `{failed[0]}` step did not work: {failed[2][len('Error: ') :]}")
@@ -219,7 +223,11 @@ def _plot(turn: Turn, text: str, tools: set[str]) -> Step:
         return Step(answer="I found no numeric column to plot. " + HELP)
     if turn.called("run_python"):
         kind = f"the mean {measure.name} per {group.name}" if group else f"{measure.name}"
-        return Step(answer=f"I drew a chart of {kind} from `{frame}`; it is in this cell.")
+        return Step(
+            answer=f"I drew a chart of {kind} from `{frame}`; it is in this cell. I can't see "
+            "images (the demo model has no vision), so I can't describe it; a model that "
+            'accepts images would look at it (`%config Agent.vision = "auto"`).'
+        )
     if group is not None:
         code = (
             "import matplotlib.pyplot as plt\n"
