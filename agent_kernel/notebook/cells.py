@@ -89,11 +89,13 @@ def outputs_outline(outputs: list[dict[str, Any]]) -> str:
     kinds = []
     for output in outputs:
         kind = output.get("output_type")
-        data = output.get("data") if isinstance(output.get("data"), dict) else {}
+        found = output.get("data")
+        data: dict[str, Any] = found if isinstance(found, dict) else {}
         image = next((t for t in IMAGE_TYPES if t in data), None)
         if kind == "stream":
             lines = joined(output.get("text")).count("\n") or 1
-            kinds.append(f"{output.get('name', 'stdout')} ({lines} line{'s' * (lines > 1)})")
+            name = "stderr" if output.get("name") == "stderr" else "stdout"  # nothing else
+            kinds.append(f"{name} ({lines} line{'s' * (lines > 1)})")
         elif kind == "error":
             name = str(output.get("ename") or "Error")
             kinds.append(f"error {name if name.isidentifier() else 'Error'}")
