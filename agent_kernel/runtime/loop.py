@@ -31,7 +31,7 @@ from agent_kernel.policy.decide import Decision, DecisionPoint
 from agent_kernel.redact import MessageRedactor
 from agent_kernel.runtime.approval import ApprovalDecision, ApprovalRequest, Approver, edit_diff
 from agent_kernel.runtime.context import BuiltContext, ContextBuilder
-from agent_kernel.runtime.conversation import Conversation
+from agent_kernel.runtime.conversation import Conversation, Message
 from agent_kernel.text import clean_text, replacement_note
 from agent_kernel.tools.base import Tool, ToolContext, ToolError, ToolResult, bound_text
 from agent_kernel.tools.registry import ToolRegistry

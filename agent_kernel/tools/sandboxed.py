@@ -27,6 +27,11 @@ async def run_sandboxed(
     except SandboxError as exc:
         raise ToolError(str(exc)) from None
     _show_in_cell(report.outputs, report.value, ctx.shell)
+    ctx.state.setdefault("images", []).extend(  # for a model that can see them
+        ("run_python", o["data"])
+        for o in report.outputs
+        if any(t in (o.get("data") or {}) for t in ("image/png", "image/jpeg", "image/svg+xml"))
+    )
     changes = [c for c in report.changes if _acceptable_name(c.name)]
     dropped = len(report.changes) - len(changes)
     movable = [c for c in changes if not c.why_not]
