@@ -126,6 +126,7 @@ bench: install-test
 	$(BIN)/python benchmarks/bench_concurrent_writers.py
 	$(BIN)/python benchmarks/bench_injection.py
 	$(BIN)/python benchmarks/bench_verifier.py
+	$(BIN)/python benchmarks/bench_notebook.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache agent_kernel/labextension \
