@@ -133,11 +133,13 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
 def test_two_users_share_memories_through_a_chroma_server(
     shell: InteractiveShell, chroma_server: str, tmp_path: Path
 ) -> None:
+    shell.run_line_magic("agent", 'remember "Churn means no order in 90 days"')  # local
     shell.run_line_magic("config", f'Agent.chroma_url = "{chroma_server}"')
     shell.run_line_magic("config", 'Agent.project_name = "churn-study"')
     fresh_agent(shell)
     remember_and_index(shell)
     assert not (Path(".agent") / "chroma").exists()  # nothing went to the local folder
+    shell.run_line_magic("agent", "memory --sync --wait")  # the local memory, copied once
     other = tmp_path / "other-user"
     other.mkdir()
     code = (
@@ -145,7 +147,8 @@ def test_two_users_share_memories_through_a_chroma_server(
         "from agent_kernel.memory.project import ProjectMemory\n"
         f"m = ProjectMemory(locate({{}}), 'bob', chroma_url={chroma_server!r}, "
         "project_name='churn-study')\n"
-        "print([r.text for r in m.recall('what did we decide about outliers?')])\n"
+        "print([r.text for r in m.recall('what did we decide about outliers?', k=1)])\n"
+        "print([r.text for r in m.recall('how is churn defined?', k=1)])\n"
     )
     env = {**os.environ, "JUPYTER_DATA_DIR": str(other / "data")}
     out = subprocess.run(
@@ -157,7 +160,7 @@ def test_two_users_share_memories_through_a_chroma_server(
         text=True,
         timeout=300,
     ).stdout
-    assert out.strip() == repr([FACT])
+    assert out.splitlines() == [repr([FACT]), repr(["Churn means no order in 90 days"])]
 
 
 def test_a_script_exits_without_waiting_and_the_next_one_indexes_what_it_left(
