@@ -11,6 +11,7 @@ from typing import Any
 
 from agent_kernel.events import Event
 from agent_kernel.redact import StreamRedactor, redact
+from agent_kernel.ui.terminal_markdown import MarkdownStream
 from agent_kernel.ui.trace_document import approval_summary, format_duration
 
 ARGUMENT_PREVIEW_CHARS = 80
@@ -40,6 +41,7 @@ class TextRenderer:
         self.model_label = model_label
         self.secrets = secrets or []
         self._reply = StreamRedactor(self.secrets)
+        self._markdown = MarkdownStream()  # rendered a block at a time on a terminal
         self._printed = False  # anything of the current reply printed yet
         self._started = time.perf_counter()
         self._started_calls: set[str] = set()
@@ -55,13 +57,19 @@ class TextRenderer:
 
     # -- model text -------------------------------------------------------------------------
     def _on_model_started(self, data: dict[str, Any]) -> None:
+        self._new_reply()
+
+    def _new_reply(self) -> None:
+        """A reply starts (again, after a retry or a note): end the line of the last one."""
+        if self._printed and not self._markdown.render:
+            sys.stdout.write("\n")
         self._reply = StreamRedactor(self.secrets)
+        self._markdown = MarkdownStream()
         self._printed = False
 
     def _write(self, text: str) -> None:
         if text:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            self._markdown.feed(text)
             self._printed = True
 
     def _on_text_delta(self, data: dict[str, Any]) -> None:
@@ -71,10 +79,7 @@ class TextRenderer:
         self._write(self._reply.feed(data["text"]))
 
     def _on_model_retry(self, data: dict[str, Any]) -> None:
-        if self._printed:
-            sys.stdout.write("\n")
-        self._reply = StreamRedactor(self.secrets)
-        self._printed = False
+        self._new_reply()
         print(
             f"Model call failed ({data['reason']}); retrying in {data['wait_seconds']:.1f} s "
             f"(attempt {data['attempt']} of {data['max_attempts']}).",
@@ -82,18 +87,17 @@ class TextRenderer:
         )
 
     def _on_model_note(self, data: dict[str, Any]) -> None:
-        if self._printed:
-            sys.stdout.write("\n")
-        self._reply = StreamRedactor(self.secrets)
-        self._printed = False
+        self._new_reply()
         print(f"Note: {data['text']}", flush=True)
 
     def _on_model_finished(self, data: dict[str, Any]) -> None:
         self.model_label = data.get("model") or self.model_label
         self._write(self._reply.flush())
-        if self._printed:
+        self._markdown.close()
+        if self._printed and not self._markdown.render:
             sys.stdout.write("\n")
             sys.stdout.flush()
+        self._printed = False
 
     # -- tools ------------------------------------------------------------------------------
     def _on_tool_started(self, data: dict[str, Any]) -> None:
