@@ -78,6 +78,26 @@ export function runStatusLabel(status: string): string {
   return RUN_STATUS_LABELS[status] ?? status.replace(/_/g, ' ');
 }
 
+/**
+ * True when the run asked to act, was denied, and did nothing else: its answer is then not
+ * a success to show in green (the same rule as `only_denied` in trace_document.py).
+ */
+export function onlyDenied(doc: ITraceDocument): boolean {
+  const steps = Array.isArray(doc.steps) ? doc.steps : [];
+  const denied = steps.some(step => step.status === 'denied');
+  const acted = steps.some(step => step.kind === 'tool' && step.status === 'done');
+  return denied && !acted;
+}
+
+/** The badge: the run's status, or `denied` for an answer whose only action was denied. */
+export function runBadge(doc: ITraceDocument): { status: string; label: string } {
+  const status = String(doc.status ?? '');
+  if (status === 'answered' && onlyDenied(doc)) {
+    return { status: 'denied', label: 'answered · action denied' };
+  }
+  return { status, label: runStatusLabel(status) };
+}
+
 /** `850 ms`, `4.2 s`, as the Python side writes durations. */
 export function formatDuration(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) {

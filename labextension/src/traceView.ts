@@ -18,7 +18,7 @@ import {
   formatTokens,
   hasDetails,
   requestLine,
-  runStatusLabel,
+  runBadge,
   totals
 } from './traceDocument';
 
@@ -159,12 +159,8 @@ export class TraceView {
       );
     }
     header.appendChild(rest);
-    const status = String(doc.status ?? '');
-    const badge = element(
-      'span',
-      'jp-AgentTrace-badge jp-AgentTrace-runStatus',
-      runStatusLabel(status)
-    );
+    const { status, label } = runBadge(doc);
+    const badge = element('span', 'jp-AgentTrace-badge jp-AgentTrace-runStatus', label);
     badge.dataset.status = status;
     header.appendChild(badge);
     return header;

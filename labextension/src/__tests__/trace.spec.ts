@@ -69,6 +69,17 @@ describe('the header', () => {
     ]);
   });
 
+  it('does not show an answer whose only action was denied as a success', () => {
+    const denied = copy();
+    denied.steps = denied.steps.filter(step => step.kind !== 'tool' || step.status === 'denied');
+    const node = rendered(denied);
+    const badge = node.querySelector<HTMLElement>('.jp-AgentTrace-runStatus')!;
+    expect(badge.textContent).toBe('answered · action denied');
+    expect(badge.dataset.status).toBe('denied');
+    const acted = rendered(copy()).querySelector<HTMLElement>('.jp-AgentTrace-runStatus')!;
+    expect(acted.dataset.status).toBe('answered');
+  });
+
   it('folds and unfolds the step list', () => {
     const node = rendered(copy());
     const header = node.querySelector<HTMLButtonElement>('.jp-AgentTrace-header')!;
