@@ -151,3 +151,29 @@ def test_notebooks_are_saved_without_outputs() -> None:
         nb = nbformat.read(path, as_version=4)
         with_outputs = [i for i, c in enumerate(nb.cells) if c.get("outputs")]
         assert with_outputs == [], f"{path.name} has outputs in cells {with_outputs}"
+
+
+def test_06_fix_and_review_proposes_fixes_and_is_honest_about_images(folder: Path) -> None:
+    nb = run(folder, "06-fix-and-review.ipynb")
+    fixes = [c for c in nb.cells if c.cell_type == "code" and "agent fix" in c.source]
+    column, name = (shown(c) for c in fixes)
+    # nbclient has no front end: edit_cell is refused, the fix comes as a proposed cell.
+    assert "`body_mas_g` is not there; the closest match is `body_mass_g`" in column
+    assert "`pengiuns` is not there; the closest match is `penguins`" in name
+    for text in (column, name):
+        assert "cannot edit cells here: no notebook front end is connected" in text
+        assert DEMO_LABEL in text
+    (look,) = [c for c in agent_cells(nb) if "chart above" in c.source]
+    assert "I can't see images" in shown(look)
+    assert "mean_mass" not in shown(fixes[0])  # proposed, not run
+    chart = next(c for c in nb.cells if c.source.startswith("import matplotlib"))
+    assert any("image/png" in o.get("data", {}) for o in chart.outputs)
+    calls = store(folder).query(
+        "SELECT data ->> 'tool' FROM events WHERE kind = 'tool_finished' ORDER BY time"
+    )
+    assert [c for (c,) in calls if c in ("edit_cell", "propose_cell")] == [
+        "edit_cell",
+        "propose_cell",
+        "edit_cell",
+        "propose_cell",
+    ]

@@ -264,7 +264,30 @@ def _clean(turn: Turn, text: str, tools: set[str]) -> Step:
     return Step("run_python", {"code": code})
 
 
+def _look(turn: Turn, text: str, tools: set[str]) -> Step:
+    """A question about a figure in the notebook: find it, and say the demo can't see it."""
+    found = turn.result_of("notebook_cells")
+    if found is None:
+        return Step("notebook_cells")
+    images = re.findall(r"\[cell (\d+)\][^\n]*(?:\n(?!\[cell ).*)*?(\[image: [^\]]+\])", found[1])
+    source = re.search(r"Source: ([^.(]+)", found[1])
+    where = source[1].strip() if source else "the notebook"
+    blind = "I'm the offline demo model and I can't see images, so I can't say what it shows."
+    if not images:
+        return Step(answer=f"{blind} I found no image in {where} either.")
+    cell, summary = images[-1]
+    return Step(
+        answer=f"{blind} The figure is in cell {cell} ({summary[1:-1]}, from {where}); a model "
+        'that accepts images is sent it to look at (`%config Agent.vision = "auto"`).'
+    )
+
+
 INTENTS = [
+    (
+        r"\b(chart|plot|figure|image|picture|graph)s? (above|in (the|this) notebook)\b"
+        r"|what does the (chart|plot|figure|graph) (show|say)",
+        _look,
+    ),
     (r"\b(remember|note that|for the record)\b", _remember),
     (r"what did we (decide|agree)|last time|remind me|do you remember|\brecall\b", _recall),
     (r"\b(project files?|our docs|documentation|notes say|in the files)\b", _search),
