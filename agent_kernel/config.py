@@ -116,8 +116,15 @@ class Agent(Configurable):
     mcp_timeout = Float(
         30.0,
         min=0.1,
-        help="Seconds an MCP server may take to start or to answer one tool call; after that "
-        "the call fails and the server is restarted on its next use.",
+        help="Seconds an MCP server may take to answer one tool call; after that the call "
+        "fails and the server is restarted on its next use.",
+    ).tag(config=True)
+    mcp_start_timeout = Float(
+        120.0,
+        min=0.1,
+        help="Seconds an MCP server may take to start and list its tools (a first `npx -y` or "
+        "`uvx` downloads packages); apart from Agent.mcp_timeout, so a slow start is not a "
+        "call timeout.",
     ).tag(config=True)
     verify = Enum(
         ("note", "retry", "off"),
@@ -277,6 +284,7 @@ def setting_sources(agent: Agent) -> list[tuple[str, str, str]]:
         "vision",
         "max_images",
         "mcp_timeout",
+        "mcp_start_timeout",
         "repr_timeout",
         "sandbox",
     ):

@@ -111,5 +111,7 @@ if __name__ == "__main__":
     if "--fail-start" in sys.argv:
         print("test server: missing configuration, giving up", file=sys.stderr, flush=True)
         sys.exit(2)
+    if "--slow-start" in sys.argv:  # a first `npx -y` downloading packages
+        time.sleep(float(sys.argv[sys.argv.index("--slow-start") + 1]))
     print(f"test server: starting, pid {os.getpid()}", file=sys.stderr, flush=True)
     server.run("stdio")

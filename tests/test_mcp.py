@@ -248,7 +248,10 @@ def test_a_hung_call_times_out_the_cell_ends_and_the_next_call_restarts_the_serv
     started = time.monotonic()
     mcp_shell.run_cell("%%agent\nWait for it.")
     took = time.monotonic() - started
-    assert 1.5 <= took < 5, took
+    # The call itself ends at the timeout; the cell around it (two model calls) may take
+    # longer on a busy machine.
+    (hung,) = [e for e in agent.last_events if e.kind == "tool_finished"]
+    assert 1.5 <= hung.data["duration_ms"] / 1000 < 5 and took >= 1.5, (hung.data, took)
     assert sent(server, 1).startswith(
         "Error: MCP server 'test' did not answer within 1.5 s (Agent.mcp_timeout), so "
         "test__hang gave no result. It is started again on the next call"
@@ -310,6 +313,29 @@ def test_a_server_that_does_not_start_is_said_once_with_its_log(
         (row,) = table.rows
         assert row[:3] == ("broken", "failed", "-")
         assert row[3] == f"did not start: it exited before answering; log: {log}"
+    finally:
+        close_servers(shell)
+
+
+def test_a_slow_start_has_its_own_timeout_apart_from_the_calls(
+    shell: InteractiveShell, project_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A start slower than a call may take is not a call timeout (Agent.mcp_start_timeout)."""
+    settings = agent_of(shell).settings
+    settings.mcp_timeout = 1.0
+    write_project_file(project_dir, {"slow": entry("--slow-start", "2.5")})
+    try:
+        assert call(shell, "slow__add", a=2, b=3).content == "5"
+        assert "did not" not in capsys.readouterr().out
+    finally:
+        close_servers(shell)
+    settings.mcp_timeout, settings.mcp_start_timeout = 30.0, 1.0
+    write_project_file(project_dir, {"slower": entry("--slow-start", "10")})
+    try:
+        assert agent_of(shell).tools.get("slower__add") is None
+        assert capsys.readouterr().out.startswith(
+            "Note: MCP server 'slower' did not finish starting within 1 s (Agent.mcp_start_timeout)"
+        )
     finally:
         close_servers(shell)
 

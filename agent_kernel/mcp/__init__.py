@@ -37,7 +37,8 @@ def manager_for(agent: Any) -> MCPManager | None:
         # Servers stop with the agent, and with the process at the latest.
         weakref.finalize(agent, manager.close)
         _stop_at_exit(stop_all)
-    manager.sync(loaded, paths.store_dir, agent.settings.mcp_timeout)
+    settings = agent.settings
+    manager.sync(loaded, paths.store_dir, settings.mcp_timeout, settings.mcp_start_timeout)
     manager.sources = [config.SETTING, str(paths.project_dir / config.PROJECT_FILE)]
     return manager
 

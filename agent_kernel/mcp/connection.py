@@ -149,12 +149,17 @@ class ServerConnection:
         """Start the server if it is not running (a future to wait on)."""
         return self._bg.submit(self._ensure_started(timeout))
 
-    async def call(self, tool: str, arguments: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Call a tool; the result in wire shape. Raises ServerFailure or ServerError."""
-        future = self._bg.submit(self._call(tool, arguments, timeout))
-        # The background loop enforces the timeout; this bound only guards against a wedged
+    async def call(
+        self, tool: str, arguments: dict[str, Any], timeout: float, start_timeout: float = 0.0
+    ) -> dict[str, Any]:
+        """Call a tool; the result in wire shape. Raises ServerFailure or ServerError. A server
+        that is not running is started first, within `start_timeout` (default: `timeout`)."""
+        start_timeout = start_timeout or timeout
+        future = self._bg.submit(self._call(tool, arguments, timeout, start_timeout))
+        # The background loop enforces the timeouts; this bound only guards against a wedged
         # loop (startup, the call, then the SDK's own bounded cleanup).
-        return await asyncio.wait_for(asyncio.wrap_future(future), 2 * timeout + STOP_GRACE)
+        bound = start_timeout + timeout + STOP_GRACE
+        return await asyncio.wait_for(asyncio.wrap_future(future), bound)
 
     def close(self) -> concurrent.futures.Future[None]:
         """Stop the server for good (a removed or reconfigured server)."""
@@ -200,7 +205,9 @@ class ServerConnection:
             raise
         except asyncio.TimeoutError:
             live.stop()
-            return self._fail(f"did not finish starting within {timeout:g} s (Agent.mcp_timeout)")
+            return self._fail(
+                f"did not finish starting within {timeout:g} s (Agent.mcp_start_timeout)"
+            )
         except Exception as exc:
             live.stop()
             self._log(f"start failed: {exc!r}"[:2000])
@@ -270,10 +277,12 @@ class ServerConnection:
             live.session = None
             log.close()
 
-    async def _call(self, tool: str, arguments: dict[str, Any], timeout: float) -> dict[str, Any]:
+    async def _call(
+        self, tool: str, arguments: dict[str, Any], timeout: float, start_timeout: float
+    ) -> dict[str, Any]:
         from mcp.shared.exceptions import MCPError
 
-        live = await self._ensure_live(timeout)
+        live = await self._ensure_live(start_timeout)
         _current_log.set(live.log)
         call = asyncio.ensure_future(live.session.call_tool(tool, arguments))
         fault = asyncio.ensure_future(live.faulted.wait())

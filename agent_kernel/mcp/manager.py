@@ -25,16 +25,20 @@ class MCPManager:
         self.notify = notify
         self.connections: dict[str, ServerConnection] = {}
         self.problems: list[str] = []
-        self.timeout = 30.0
+        self.timeout = 30.0  # one call (Agent.mcp_timeout)
+        self.start_timeout = 120.0  # a start (Agent.mcp_start_timeout)
         self.sources: list[str] = []
         self._told: set[str] = set()
         self._tools: dict[str, tuple[int, list[Tool]]] = {}  # per server, for its start count
 
     # -- configuration ----------------------------------------------------------------------
-    def sync(self, loaded: LoadedConfig, log_dir: Path, timeout: float) -> None:
+    def sync(
+        self, loaded: LoadedConfig, log_dir: Path, timeout: float, start_timeout: float = 120.0
+    ) -> None:
         """Follow the configuration: new servers are added (not started), removed or changed
         ones are stopped. Problems are said once each."""
         self.timeout = max(0.1, float(timeout))
+        self.start_timeout = max(0.1, float(start_timeout))
         self.problems = list(loaded.problems)
         for problem in self.problems:
             self._tell(problem)
@@ -49,15 +53,18 @@ class MCPManager:
                 self.connections[name] = ServerConnection(config, log_path(log_dir, config))
 
     def start(self) -> None:
-        """Start the servers not started yet, side by side, and wait (bounded by the timeout).
+        """Start the servers not started yet, side by side, and wait (bounded by the start
+        timeout).
         A server whose start failed is not retried here: a call to one of its tools, a change
         of its configuration or `%agent mcp reload` tries again."""
         waiting = [
-            c.start(self.timeout) for c in self.connections.values() if c.state == "not started"
+            c.start(self.start_timeout)
+            for c in self.connections.values()
+            if c.state == "not started"
         ]
         if not waiting:
             return
-        concurrent.futures.wait(waiting, timeout=self.timeout + STOP_GRACE)
+        concurrent.futures.wait(waiting, timeout=self.start_timeout + STOP_GRACE)
         for future in waiting:
             error = future.exception(timeout=0) if future.done() else None
             if isinstance(error, ServerFailure):
@@ -95,7 +102,11 @@ class MCPManager:
             try:
                 made.append(
                     MCPTool(
-                        connection, spec, name, timeout=lambda: self.timeout, notify=self.notify
+                        connection,
+                        spec,
+                        name,
+                        timeout=lambda: (self.timeout, self.start_timeout),
+                        notify=self.notify,
                     )
                 )
             except Exception as exc:  # a schema or name the agent cannot use

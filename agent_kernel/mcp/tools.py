@@ -65,7 +65,7 @@ class MCPTool(Tool):
         spec: dict[str, Any],
         name: str,
         *,
-        timeout: Callable[[], float],
+        timeout: Callable[[], tuple[float, float]],
         notify: Callable[[str], None],
     ) -> None:
         self.connection = connection
@@ -101,7 +101,8 @@ class MCPTool(Tool):
 
         kwargs = self.validate(arguments)
         try:
-            wire = await self.connection.call(self.remote_name, kwargs, self._timeout())
+            call_timeout, start_timeout = self._timeout()  # read at call time: %config applies
+            wire = await self.connection.call(self.remote_name, kwargs, call_timeout, start_timeout)
         except ServerFailure as failure:
             self._notify(failure.for_user())
             raise ToolError(failure.for_model(self.name)) from None
