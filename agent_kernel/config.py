@@ -272,29 +272,8 @@ def setting_sources(agent: Agent) -> list[tuple[str, str, str]]:
         f"set in ${key_var}" if os.environ.get(key_var) else f"not set (${key_var} is empty)"
     )
     rows.append(("api_key_env", f"{key_var}: {key_state}", source("api_key_env")))
-    for name in (
-        "server",
-        "max_steps",
-        "temperature",
-        "request_timeout",
-        "max_retries",
-        "max_tool_result_chars",
-        "context_tokens",
-        "notebook_context_tokens",
-        "vision",
-        "max_images",
-        "mcp_timeout",
-        "mcp_start_timeout",
-        "repr_timeout",
-        "sandbox",
-    ):
-        rows.append((name, repr(getattr(agent, name)), source(name)))
     rows.append(
-        (
-            "store_dir",
-            agent.store_dir or ".agent/ beside the notebook",
-            source("store_dir"),
-        )
+        ("store_dir", agent.store_dir or ".agent/ beside the notebook", source("store_dir"))
     )
     rows.append(
         (
@@ -303,4 +282,9 @@ def setting_sources(agent: Agent) -> list[tuple[str, str, str]]:
             source("instructions"),
         )
     )
+    # Every other setting, from the traitlets themselves, so a new one cannot be left out.
+    shown = {row[0] for row in rows}
+    for name in sorted(set(agent.trait_names(config=True)) - shown):
+        value = repr(getattr(agent, name))
+        rows.append((name, value if len(value) <= 80 else value[:77] + "...", source(name)))
     return rows
