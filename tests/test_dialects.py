@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from agent_kernel.models.openai_chat import OpenAIChatModel
 from agent_kernel.runtime.conversation import InMemoryConversation
 from agent_kernel.runtime.loop import AgentLoop, RunResult
 from agent_kernel.testing import Reply, ScriptedServer, ToolCall
+from agent_kernel.testing.dialects import DIALECTS as SERVER_DIALECTS
 from agent_kernel.tools.base import ToolContext, tool
 from agent_kernel.tools.registry import ToolRegistry
 
@@ -77,6 +79,10 @@ def run(
     return result, events, model
 
 
+# llama-cpp-python with a chat format that streams tool calls (functionary), or a forced choice.
+STREAMING_LLAMACPP = replace(SERVER_DIALECTS["llamacpp"], cut_streamed_auto_tools=False)
+
+
 def notes(events: list[Event]) -> list[dict[str, Any]]:
     return [e.data for e in events if e.kind == "model_note"]
 
@@ -100,27 +106,47 @@ def test_each_dialect_is_detected_and_completes_a_tool_call(name: str) -> None:
     assert len(server.requests) == 2
 
 
-def test_llamacpp_repeated_name_and_id_are_not_concatenated() -> None:
-    """llama-cpp-python repeats the call's id and name in every delta (issue 11)."""
-    with ScriptedServer(sum_script(chunk_chars=2), dialect="llamacpp") as server:
-        result, events, _ = run(server)
-    finished = next(e.data for e in events if e.kind == "model_finished")
-    assert [c["name"] for c in finished["tool_calls"]] == ["add"]
-    assert json.loads(finished["tool_calls"][0]["arguments"]) == {"a": 2, "b": 3}
-    assert finished["tool_calls"][0]["id"].count("call_") == 1
-    # What llama-cpp-python accepts: content as a string, no stream_options.
+def test_llamacpp_tool_requests_are_not_streamed_and_content_is_text() -> None:
+    """llama-cpp-python's chatml-function-calling cannot stream an automatic tool choice (the
+    stream ends empty), needs tool_choice to use the tools at all, and refuses content null."""
+    with ScriptedServer(sum_script(), dialect="llamacpp") as server:
+        result, _, _ = run(server)
+    assert result.status == "answered" and RAN == [(2, 3)]
+    assert [r.body["stream"] for r in server.requests] == [False, False]
+    assert [r.body["tool_choice"] for r in server.requests] == ["auto", "auto"]
     second = server.requests[1].body
     assistant = next(m for m in second["messages"] if m["role"] == "assistant")
     assert assistant["content"] == "" and assistant["tool_calls"]
     assert "stream_options" not in second
+
+
+def test_streamed_deltas_that_repeat_name_and_id_are_not_concatenated() -> None:
+    """As llama-cpp-python streams a chosen function (issue 11: `list_variableslist_...`)."""
+    with ScriptedServer(sum_script(chunk_chars=2), dialect=STREAMING_LLAMACPP) as server:
+        result, events, _ = run(server, dialect="openai")
+    finished = next(e.data for e in events if e.kind == "model_finished")
+    assert [c["name"] for c in finished["tool_calls"]] == ["add"]
+    assert json.loads(finished["tool_calls"][0]["arguments"]) == {"a": 2, "b": 3}
+    assert finished["tool_calls"][0]["id"].count("call_") == 1
+    assert result.status == "answered" and RAN == [(2, 3)]
     assert result.usage.prompt_tokens == 0  # no usage chunk, and the run still completes
+
+
+def test_a_streamed_tool_choice_that_ends_empty_is_retried_then_said() -> None:
+    """Set as OpenAI, llama-cpp-python's empty stream is a cut stream: retried, then one line."""
+    script = [Reply(tool_calls=[ToolCall("add", {"a": 1, "b": 1})])] * 3
+    with ScriptedServer(script, dialect="llamacpp") as server:
+        result, _, _ = run(server, dialect="openai")
+    assert result.status == "error" and "\n" not in result.message
+    assert "stream ended before the reply was complete" in result.message
+    assert "Agent.server" not in result.message or "llamacpp" in result.message
 
 
 def test_a_refused_shape_falls_back_once_is_said_and_is_remembered() -> None:
     """A llama.cpp server set up as OpenAI: content null is refused with HTTP 500 and a
     pydantic dump; the conservative shape goes once, the trace says so, and the next run
     in this kernel starts with it."""
-    with ScriptedServer(sum_script() + sum_script(), dialect="llamacpp") as server:
+    with ScriptedServer(sum_script() + sum_script(), dialect=STREAMING_LLAMACPP) as server:
         first, events, model = run(server, dialect="openai")
         assert first.status == "answered", first.message
         assert model.dialect is not None and model.dialect.label == "openai (conservative)"
@@ -275,9 +301,10 @@ def test_text_that_is_not_a_valid_call_of_a_known_tool_runs_nothing(form: str) -
 
 # -- time to the next useful byte (issue 10, item 6) ----------------------------------------
 def test_a_stream_of_only_keepalives_ends_at_the_timeout_with_one_line() -> None:
-    with ScriptedServer([Reply.slow(30, "too late")], dialect="llamacpp", keepalive=0.2) as s:
+    script = [Reply.slow(30, "too late")]
+    with ScriptedServer(script, dialect=STREAMING_LLAMACPP, keepalive=0.2) as s:
         started = time.perf_counter()
-        result, _events, _ = run(s, timeout=1.5)
+        result, _events, _ = run(s, timeout=1.5, dialect="openai")
         elapsed = time.perf_counter() - started
     message = str(result.error)
     assert result.status == "error" and "\n" not in message

@@ -38,7 +38,7 @@ def test_keepalives_only_end_the_cell_at_the_timeout_with_one_line(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Issue 10, item 6: a server that only pings while a CPU model works."""
-    with ScriptedServer([Reply.slow(60, "late")], dialect="llamacpp", keepalive=0.25) as server:
+    with ScriptedServer([Reply.slow(60, "late")], keepalive=0.25) as server:
         started = time.perf_counter()
         cells = run_notebook(
             server,

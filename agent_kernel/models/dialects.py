@@ -28,6 +28,7 @@ class Dialect:
     tool_choice: bool = True
     strict: bool = True  # tools[].function.strict
     needs_tool_choice: bool = False  # tools are ignored unless tool_choice is sent
+    stream_tools: bool = True  # a request that offers tools may be streamed
     fallback: bool = False  # the conservative shape, after this server refused a request
 
     @property
@@ -64,9 +65,16 @@ DIALECTS: dict[str, Dialect] = {
     "openai": Dialect("openai"),
     # llama-cpp-python's server validates messages with pydantic: content must be a string;
     # it ignores stream_options (no usage chunk) and keeps the stream alive with `: ping`;
-    # its chatml-function-calling format ignores the tools unless tool_choice is sent.
+    # its chatml-function-calling format ignores the tools unless tool_choice is sent, and
+    # cannot stream an automatic tool choice (the stream ends empty), so those requests are
+    # not streamed. Also what `Agent.server = "llamacpp"` means: it works with both servers.
     "llamacpp": Dialect(
-        "llamacpp", null_content=False, stream_options=False, strict=False, needs_tool_choice=True
+        "llamacpp",
+        null_content=False,
+        stream_options=False,
+        strict=False,
+        needs_tool_choice=True,
+        stream_tools=False,
     ),
     "ollama": Dialect("ollama", parallel_tool_calls=False, strict=False),
     # tool_choice "auto" is refused unless vLLM runs with --enable-auto-tool-choice; without
@@ -76,9 +84,11 @@ DIALECTS: dict[str, Dialect] = {
     "litellm": Dialect("litellm"),
 }
 
+# llama.cpp's own C++ `llama-server` (with --jinja) streams tool calls like OpenAI.
+LLAMA_SERVER = Dialect("llamacpp", null_content=False, strict=False)
+
 # /v1/models `owned_by` values that name the server (lower case).
 _OWNERS = {
-    "llamacpp": "llamacpp",  # llama.cpp's C++ llama-server
     "me": "llamacpp",  # llama-cpp-python's server
     "library": "ollama",
     "ollama": "ollama",
@@ -104,8 +114,10 @@ def detect(
         return DIALECTS["litellm"]
     server = lowered.get("server", "")
     if "llama.cpp" in server or "llama-cpp" in server:
-        return DIALECTS["llamacpp"]
+        return LLAMA_SERVER
     for model in models or []:
+        if str(model.get("owned_by") or "").lower() == "llamacpp":
+            return LLAMA_SERVER
         owner = _OWNERS.get(str(model.get("owned_by") or "").lower(), "openai")
         if owner != "openai":  # OpenAI's owners, or unknown ones: the default dialect
             return DIALECTS[owner]

@@ -177,6 +177,10 @@ class OpenAIChatModel:
         model = await self.resolve_model()
         request = self._request(model, messages, tools)
         self._sent_chars = sum(len(str(m.get("content") or "")) for m in messages)
+        if tools and not dialect.stream_tools:
+            async for item in self._complete_once(request, tools, started):
+                yield item
+            return
         stream = await self._post_streaming(request)
         self._learn_from_headers(stream, dialect)
         reply = ModelReply(model=model)
@@ -211,6 +215,41 @@ class OpenAIChatModel:
             for i, c in sorted(calls.items())
             if c["name"]
         ]
+        notice = _calls_from_text(reply, tools)
+        if notice is not None:
+            yield notice
+        yield reply
+
+    async def _complete_once(
+        self, request: dict[str, Any], tools: list[dict[str, Any]], started: float
+    ) -> AsyncIterator[StreamItem]:
+        """One call not streamed, for servers that cannot stream a tool choice: the text
+        arrives whole, as one delta."""
+        from openai.types.chat import ChatCompletion
+
+        request = {**request, "stream": False}
+        request.pop("stream_options", None)
+        response = await self._client.post(
+            "/chat/completions", body=request, cast_to=ChatCompletion
+        )
+        reply = ModelReply(model=response.model or str(request["model"]))
+        if response.usage is not None:
+            reply.usage = Usage(response.usage.prompt_tokens, response.usage.completion_tokens)
+        if not response.choices:
+            raise StreamCutError("the reply had no choices")
+        choice = response.choices[0]
+        reply.finish_reason = choice.finish_reason or "stop"
+        reply.text = choice.message.content or ""
+        reply.first_token_ms = (time.perf_counter() - started) * 1000
+        if reply.text:
+            yield TextDelta(reply.text)
+        for i, call in enumerate(choice.message.tool_calls or []):
+            function = getattr(call, "function", None)
+            if function is not None and function.name:
+                arguments = function.arguments or ""
+                reply.tool_calls.append(
+                    ToolCallRequest(call.id or f"call_{i}", function.name, arguments)
+                )
         notice = _calls_from_text(reply, tools)
         if notice is not None:
             yield notice

@@ -59,6 +59,9 @@ class ServerDialect:
     usage_chunk: bool = True  # honours stream_options.include_usage
     keepalive: float | None = None  # seconds between `: ping` comments while the model works
     refuse_tool_choice_auto: bool = False  # vLLM without --enable-auto-tool-choice
+    # llama-cpp-python's chatml-function-calling: a streamed request with tool_choice "auto"
+    # whose answer is a tool call raises inside the stream, which then ends with no data.
+    cut_streamed_auto_tools: bool = False
     error: ErrorShape = openai_error
 
 
@@ -68,8 +71,9 @@ DIALECTS: dict[str, ServerDialect] = {
         "llamacpp",
         owned_by="me",
         headers={"server": "uvicorn"},
-        repeat_call_head=True,
+        repeat_call_head=True,  # as it streams a chosen function (and functionary formats)
         null_content_delta=True,
+        cut_streamed_auto_tools=True,
         refuse_null_content=True,
         usage_chunk=False,
         keepalive=15.0,  # sse_starlette's default ping

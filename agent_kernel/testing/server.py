@@ -66,12 +66,12 @@ class ScriptedServer:
         models: Iterable[str] = DEFAULT_MODELS,
         chunk_delay: float = 0.0,
         text_log: str | Path | None = None,
-        dialect: str = "openai",
+        dialect: str | ServerDialect = "openai",
         keepalive: float | None = None,
     ) -> None:
-        if dialect not in DIALECTS:
+        if isinstance(dialect, str) and dialect not in DIALECTS:
             raise ValueError(f"unknown dialect {dialect!r}; use one of {', '.join(DIALECTS)}")
-        self.dialect: ServerDialect = DIALECTS[dialect]
+        self.dialect = DIALECTS[dialect] if isinstance(dialect, str) else dialect
         self.keepalive = keepalive if keepalive is not None else self.dialect.keepalive
         self.models = list(models)
         self.chunk_delay = chunk_delay
@@ -249,6 +249,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if not scripted.keepalive:
             self._start_stream()
+        if (
+            scripted.dialect.cut_streamed_auto_tools
+            and reply.tool_calls
+            and (body.get("tool_choice") == "auto")
+        ):
+            self.wfile.write(b"0\r\n\r\n")  # an empty event stream, properly ended
+            return
         self._stream(reply, model, completion_id, body)
 
     def _start_stream(self) -> None:
