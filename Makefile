@@ -54,9 +54,12 @@ install-lab: $(VENV)/.installed-lab
 demo: install-lab labextension
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ALLOW_ROOT)
 
-lint: install-test
+# Python: ruff. TypeScript: Prettier and ESLint, configured as JupyterLab's extension
+# template does (labextension/package.json); `cd labextension && jlpm lint` fixes.
+lint: install-test labextension/node_modules/.yarn-state.yml
 	$(BIN)/ruff check agent_kernel tests benchmarks
 	$(BIN)/ruff format --check agent_kernel tests benchmarks
+	cd labextension && $(JLPM) lint:check
 
 typecheck: install-test
 	$(BIN)/mypy

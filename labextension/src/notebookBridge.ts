@@ -42,11 +42,7 @@ interface IEditMark {
 }
 
 /** The reply to a request, from the notebook's model as it is now. */
-export function answer(
-  model: INotebookModel,
-  request: IBridgeRequest,
-  path: string
-): IBridgeReply {
+export function answer(model: INotebookModel, request: IBridgeRequest, path: string): IBridgeReply {
   const reply = { reply_to: String(request.request), ok: true };
   if (request.op === 'cells') {
     const cells = Array.from(model.cells, cell => cell.toJSON());

@@ -12,10 +12,7 @@ import { agentIcon } from './icons';
 import { element } from './dom';
 
 /** Reads one kind of row for a folder; the real one calls the server, tests pass their own. */
-export type RowFetcher = <T>(
-  route: 'sessions' | 'memories',
-  folder: string
-) => Promise<T[]>;
+export type RowFetcher = <T>(route: 'sessions' | 'memories', folder: string) => Promise<T[]>;
 
 const REFRESH_DELAY_MS = 300; // a burst of finished cells reads the store once
 
@@ -227,7 +224,10 @@ export class ProjectPanel extends Widget {
     heading.appendChild(element('span', 'jp-AgentPanel-count', String(count)));
     const list = element('ul', 'jp-AgentPanel-list');
     list.append(...items);
-    section.replaceChildren(heading, items.length ? list : element('p', 'jp-AgentPanel-empty', empty));
+    section.replaceChildren(
+      heading,
+      items.length ? list : element('p', 'jp-AgentPanel-empty', empty)
+    );
   }
 
   private _fetch: RowFetcher;

@@ -8,12 +8,7 @@
 
 export const MIME_TYPE = 'application/vnd.agent-kernel.trace+json';
 
-export type RunStatus =
-  | 'running'
-  | 'answered'
-  | 'max_steps'
-  | 'interrupted'
-  | 'error';
+export type RunStatus = 'running' | 'answered' | 'max_steps' | 'interrupted' | 'error';
 
 export type StepStatus = 'running' | 'done' | 'failed' | 'denied';
 
@@ -170,11 +165,11 @@ export function requestLine(doc: ITraceDocument, limit = 200): string {
 export function hasDetails(step: ITraceStep): boolean {
   return Boolean(
     step.code?.source ||
-      step.text ||
-      step.result ||
-      step.retries ||
-      (typeof step.arguments === 'string'
-        ? step.arguments
-        : step.arguments && Object.keys(step.arguments).length > 0)
+    step.text ||
+    step.result ||
+    step.retries ||
+    (typeof step.arguments === 'string'
+      ? step.arguments
+      : step.arguments && Object.keys(step.arguments).length > 0)
   );
 }

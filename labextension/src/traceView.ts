@@ -23,11 +23,7 @@ import {
 } from './traceDocument';
 
 /** Puts `code` highlighted for `language` into `into`; JupyterLab's CodeMirror does it. */
-export type Highlighter = (
-  code: string,
-  language: string,
-  into: HTMLElement
-) => Promise<void>;
+export type Highlighter = (code: string, language: string, into: HTMLElement) => Promise<void>;
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
@@ -36,8 +32,7 @@ const KIND_ICONS: { [kind: string]: string } = {
   model: 'M8 1l1.7 5.3L15 8l-5.3 1.7L8 15l-1.7-5.3L1 8l5.3-1.7z',
   tool: 'M14.2 4.6l-2.4 2.4-2.3-.5-.5-2.3 2.4-2.4a4 4 0 0 0-5 5L1.6 11.6a1.4 1.4 0 0 0 2 2l4.8-4.8a4 4 0 0 0 5.8-4.2z',
   approval: 'M8 1l6 2.5v4C14 11.1 11.4 14 8 15 4.6 14 2 11.1 2 7.5v-4z',
-  verification:
-    'M8 1a7 7 0 1 0 0 14A7 7 0 0 0 8 1zm-1 10.4L3.8 8.2l1.4-1.4L7 8.6l3.8-3.8 1.4 1.4z',
+  verification: 'M8 1a7 7 0 1 0 0 14A7 7 0 0 0 8 1zm-1 10.4L3.8 8.2l1.4-1.4L7 8.6l3.8-3.8 1.4 1.4z',
   other: 'M8 4a4 4 0 1 0 0 8 4 4 0 0 0 0-8z'
 };
 
@@ -183,24 +178,14 @@ export class TraceView {
     row.appendChild(element('span', 'jp-AgentTrace-index', String(step.index)));
     row.appendChild(kindIcon(String(step.kind)));
     row.appendChild(element('span', 'jp-AgentTrace-name', step.name || String(step.kind)));
-    const mark = element(
-      'span',
-      'jp-AgentTrace-mark',
-      STATUS_MARKS[step.status] ?? '?'
-    );
+    const mark = element('span', 'jp-AgentTrace-mark', STATUS_MARKS[step.status] ?? '?');
     mark.title = String(step.status);
     row.appendChild(mark);
     row.appendChild(element('span', 'jp-AgentTrace-summary', step.summary ?? ''));
     row.appendChild(
-      element(
-        'span',
-        'jp-AgentTrace-tokens',
-        formatTokens(step.tokens_in, step.tokens_out)
-      )
+      element('span', 'jp-AgentTrace-tokens', formatTokens(step.tokens_in, step.tokens_out))
     );
-    row.appendChild(
-      element('span', 'jp-AgentTrace-duration', formatDuration(step.duration_ms))
-    );
+    row.appendChild(element('span', 'jp-AgentTrace-duration', formatDuration(step.duration_ms)));
     item.appendChild(row);
     if (open) {
       item.appendChild(this._details(step));
@@ -266,9 +251,14 @@ export class TraceView {
   private _open = new Set<number>();
   private _items = new Map<number, HTMLElement>();
   private _folded = false;
-  private _id = `jp-AgentTrace-${++Private.count}`;
+  private _id = `jp-AgentTrace-${Private.nextId()}`;
 }
 
 namespace Private {
-  export let count = 0;
+  let count = 0;
+
+  /** A number no other trace view in the page has, for element ids. */
+  export function nextId(): number {
+    return ++count;
+  }
 }

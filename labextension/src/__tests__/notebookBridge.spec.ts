@@ -74,7 +74,11 @@ describe('the notebook bridge', () => {
     expect(editMark(cell)).toEqual({ edited: true, previous: 'sales["reveneu"].sum()' });
 
     // A second edit keeps the original source to revert to.
-    applyEdit(notebook, { ...request, old: 'sales["revenue"].sum()', source: 'sales.revenue.sum()' });
+    applyEdit(notebook, {
+      ...request,
+      old: 'sales["revenue"].sum()',
+      source: 'sales.revenue.sum()'
+    });
     expect(editMark(cell)?.previous).toBe('sales["reveneu"].sum()');
 
     expect(revertEdit(cell)).toBe(true);
@@ -104,7 +108,11 @@ describe('the notebook bridge', () => {
       'a.ipynb'
     );
     expect(missing.error).toMatch(/no cell gone/);
-    const byIndex = answer(notebook, { request: 'r', op: 'edit', index: 7, old: '', source: 'x' }, '');
+    const byIndex = answer(
+      notebook,
+      { request: 'r', op: 'edit', index: 7, old: '', source: 'x' },
+      ''
+    );
     expect(byIndex.ok).toBe(false);
     expect(answer(notebook, { request: 'r', op: 'delete' }, '').error).toMatch(/unknown operation/);
   });

@@ -3,20 +3,12 @@
  * (trace-fixture.json: a four-step run with a retry, SQL, a denied call and an answer).
  */
 
-import {
-  EditorLanguageRegistry,
-  IEditorLanguageRegistry
-} from '@jupyterlab/codemirror';
+import { EditorLanguageRegistry, IEditorLanguageRegistry } from '@jupyterlab/codemirror';
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 
 import { setHighlighter } from '../highlight';
 import extension, { TraceRenderer } from '../mime';
-import {
-  ITraceDocument,
-  MIME_TYPE,
-  formatDuration,
-  totals
-} from '../traceDocument';
+import { ITraceDocument, MIME_TYPE, formatDuration, totals } from '../traceDocument';
 import { Highlighter, TraceView } from '../traceView';
 import fixture from './trace-fixture.json';
 
@@ -64,9 +56,7 @@ describe('the header', () => {
     );
     expect(text(node, '.jp-AgentTrace-demo')).toEqual(['offline demo model']);
     expect(text(node, '.jp-AgentTrace-runStatus')).toEqual(['step limit reached']);
-    expect(text(node, '.jp-AgentTrace-message')).toEqual([
-      'Stopped after 4 steps (the limit).'
-    ]);
+    expect(text(node, '.jp-AgentTrace-message')).toEqual(['Stopped after 4 steps (the limit).']);
   });
 
   it('does not show an answer whose only action was denied as a success', () => {
@@ -132,9 +122,7 @@ describe('the steps', () => {
     expect(text(steps[5], '.jp-AgentTrace-summary')).toEqual([
       'denied: code runs need approval in this notebook'
     ]);
-    expect(steps[0].querySelector('.jp-AgentTrace-kind')!.getAttribute('title')).toBe(
-      'model call'
-    );
+    expect(steps[0].querySelector('.jp-AgentTrace-kind')!.getAttribute('title')).toBe('model call');
   });
 
   it('open to show highlighted code, arguments and the bounded result', async () => {
@@ -184,9 +172,7 @@ describe('the steps', () => {
       '**West** had the highest revenue in March (1,450.00), ahead of East (1,200.00).'
     ]);
     row(node, 6).click(); // the denied call keeps its arguments as code
-    expect(text(node, '.jp-AgentTrace-code')).toEqual([
-      "sales.plot.bar(x='region', y='revenue')"
-    ]);
+    expect(text(node, '.jp-AgentTrace-code')).toEqual(["sales.plot.bar(x='region', y='revenue')"]);
     const bare = copy();
     bare.steps = [{ ...bare.steps[2], cost_usd: null }];
     const plain = rendered(bare);
