@@ -357,3 +357,34 @@ def test_notebook_text_taints_the_run_but_the_context_outline_does_not(
     shell.run_cell("%%agent\nLook at the notebook, then set x to 1.")
     assert decisions(shell)[-1][:2] == ("run_python", "ask")
     assert f"result of {reader}" in decisions(shell)[-1][2]
+
+
+class SilentFrontEnd(FrontEnd):
+    """A front end that opened the comm and then went away without closing it."""
+
+    def _keep(self, msg: dict[str, Any]) -> None:
+        Kernel._keep(self, msg)
+        content = msg["content"]
+        if msg["msg_type"] == "comm_msg" and content.get("comm_id") == self.comm_id:
+            self.requests.append(content["data"])
+
+
+def test_a_front_end_that_stops_answering_is_dropped_after_one_timeout(
+    model_env: ScriptedServer,
+) -> None:
+    kernel = SilentFrontEnd(notebook_cells())
+    try:
+        kernel.run("%load_ext agent_kernel")
+        kernel.open_comm()
+        kernel.run("pass")
+        ask_notebook(model_env)
+        kernel.outputs_until_idle(kernel.start("%%agent\nWhat does the notebook show?"))
+        ask_notebook(model_env)
+        kernel.outputs_until_idle(kernel.start("%%agent\nAnd now?"))
+    finally:
+        kernel.close()
+    first, second = read_result(model_env, 1), read_result(model_env, 3)
+    assert "Source: this kernel's history" in first
+    assert "the notebook front end did not answer within 3 s" in first
+    assert "Source: this kernel's history" in second and "did not answer" in second
+    assert len([r for r in kernel.requests if r.get("op") == "cells"]) == 1  # asked once only

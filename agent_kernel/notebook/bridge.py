@@ -10,6 +10,7 @@ opened the comm (terminal IPython, nbclient, VS Code), there is nothing to ask.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from typing import Any
 
@@ -30,6 +31,7 @@ class FrontEnd:
         self.info: dict[str, Any] = {}  # what the extension said when it opened the comm
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.registered = False
+        self.lost = ""  # why the last front end was dropped, until a new one connects
 
     def register(self, shell: Any) -> bool:
         """Listen for the extension's comm in this kernel; False outside a kernel."""
@@ -46,6 +48,7 @@ class FrontEnd:
 
     def _opened(self, comm: Any, message: dict[str, Any]) -> None:
         self.comms.append(comm)
+        self.lost = ""
         self.info = dict((message.get("content") or {}).get("data") or {})
         comm.on_msg(self._received)
         comm.on_close(lambda _msg: self._closed(comm))
@@ -68,13 +71,18 @@ class FrontEnd:
         request_id = f"req{next(_ids)}"
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = future
+        comm = self.comms[-1]
         try:
-            self.comms[-1].send({"request": request_id, "op": op, **payload})
+            comm.send({"request": request_id, "op": op, **payload})
             return await asyncio.wait_for(future, timeout)
         except asyncio.TimeoutError:
-            raise FrontEndUnavailable(
-                f"the notebook front end did not answer within {timeout:.0f} s"
-            ) from None
+            # A tab closed without saying so: drop its comm (the extension opens a new one
+            # after the next agent cell), so later runs do not wait on it again.
+            self._closed(comm)
+            with contextlib.suppress(Exception):
+                comm.close()
+            self.lost = f"the notebook front end did not answer within {timeout:.0f} s"
+            raise FrontEndUnavailable(self.lost) from None
         finally:
             self._waiting.pop(request_id, None)
 

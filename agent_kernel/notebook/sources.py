@@ -47,7 +47,7 @@ class NotebookView:
 async def read_notebook(shell: Any, user_ns: dict[str, Any]) -> NotebookView:
     """The best source available right now."""
     started = time.perf_counter()
-    note = ""
+    note = f"{FRONT_END.lost}; " if FRONT_END.lost and not FRONT_END.connected else ""
     if FRONT_END.connected:
         try:
             view = await live_view(shell)
