@@ -1,13 +1,21 @@
-"""Remove secrets from text before it is shown, stored or sent.
+"""Remove secrets from text before it is shown, stored or sent: the one redaction boundary.
 
-The configured API key is always removed; strings shaped like common keys are removed too,
-so a key pasted into a cell or echoed by a server error does not travel further.
+What is removed: the configured API key and the values of secret-looking environment
+variables (also when reversed, base64-, hex- or URL-encoded, or split by spaces, quotes, `+` or
+commas across adjacent pieces), strings shaped like common keys, and high-entropy values next
+to key-like names (`api_key = ...`, `password: ...`, `Authorization: Bearer ...`). Everything
+that persists or is shown passes here: the store (titles, messages, events, memories), Chroma
+documents and metadata, traces, `%agent context`, approval cards and logs.
 """
 
 from __future__ import annotations
 
+import base64
+import math
 import os
 import re
+import urllib.parse
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,21 +26,95 @@ _KEY_SHAPES = re.compile(
     r"\b(?:sk-(?:proj-|ant-)?[A-Za-z0-9_\-]{16,}|gh[pousr]_[A-Za-z0-9]{20,}"
     r"|xox[baprs]-[A-Za-z0-9\-]{10,}|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_\-]{30,})"
 )
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.IGNORECASE)
+# A key-like name, then `=`/`:` (or "Bearer"), then the value.
+_NAMED_VALUE = re.compile(
+    r"(?i)(?P<name>(?:api|access|secret|private|auth|client)[_\- ]?(?:key|token|secret)"
+    r"|token|secret|password|passwd|pwd|passphrase|bearer|authorization)"
+    r"(?P<sep>[\"']?\s*(?:[:=]|\bis\b)\s*[\"']?(?:bearer\s+)?|\s+)"
+    r"(?P<value>[A-Za-z0-9+/=_\-.~!@#$%^&*]{6,})"
+)
+_SEPARATORS = re.compile(r"[\s\"'+,]")
+MIN_SECRET = 6
+MIN_TRANSFORMED = 8  # shorter known secrets are matched as they are, not in transformed form
 
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """`text` with every given secret and every key-shaped string replaced."""
-    for secret in secrets:
-        if secret and len(secret) >= 6:
-            text = text.replace(secret, REDACTED)
-    return _KEY_SHAPES.sub(REDACTED, text)
+    """`text` with every given secret (and its transformed forms), every key-shaped string
+    and every high-entropy value next to a key-like name replaced by [REDACTED]."""
+    known = sorted({s for s in secrets if s and len(s) >= MIN_SECRET}, key=len, reverse=True)
+    for secret in known:
+        for form in transformed_forms(secret):
+            text = text.replace(form, REDACTED)
+        text = _redact_split(text, secret)
+    text = _KEY_SHAPES.sub(REDACTED, text)
+    return _NAMED_VALUE.sub(_named_value, text)
+
+
+def transformed_forms(secret: str) -> list[str]:
+    """The secret as it is, reversed, base64 (standard and URL-safe, at every alignment),
+    hex and URL-encoded: the forms agent code would use to slip it past an exact match."""
+    forms = {secret}
+    if len(secret) < MIN_TRANSFORMED:
+        return list(forms)
+    raw = secret.encode()
+    forms |= {secret[::-1], raw.hex(), raw.hex().upper()}
+    forms |= {urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}
+    for offset in range(3):
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            core = _aligned_core(encode(b"\0" * offset + raw).decode(), offset, len(raw))
+            if len(core) >= MIN_TRANSFORMED:
+                forms.add(core)
+    return sorted(forms, key=len, reverse=True)
+
+
+def _aligned_core(encoded: str, offset: int, length: int) -> str:
+    """The base64 characters that depend only on the secret's bytes (not on its neighbours)."""
+    start = (offset * 4 + 2) // 3
+    end_bytes = offset + length
+    end = (end_bytes // 3) * 4 + (0 if end_bytes % 3 == 0 else (end_bytes % 3) * 4 // 3)
+    return encoded[start:end].rstrip("=")
+
+
+def _redact_split(text: str, secret: str) -> str:
+    """The secret cut into pieces joined by spaces, quotes, `+` or commas ("sk-ab" + "cd...")."""
+    if len(secret) < MIN_TRANSFORMED or not _SEPARATORS.search(text):
+        return text
+    kept = [(i, c) for i, c in enumerate(text) if not _SEPARATORS.match(c)]
+    joined = "".join(c for _, c in kept)
+    spans = []
+    start = joined.find(secret)
+    while start != -1:
+        spans.append((kept[start][0], kept[start + len(secret) - 1][0] + 1))
+        start = joined.find(secret, start + len(secret))
+    for begin, end in reversed(spans):
+        text = text[:begin] + REDACTED + text[end:]
+    return text
+
+
+def _named_value(match: re.Match[str]) -> str:
+    value = match.group("value")
+    name = match.group("name").lower()
+    # "password: x" hides any x; after a bare space ("password reset") only a random-looking x.
+    is_password = name in ("password", "passwd", "pwd", "passphrase") and bool(
+        match.group("sep").strip()
+    )
+    if value == REDACTED or REDACTED in value:
+        return match.group(0)
+    if is_password or (len(value) >= 12 and entropy(value) >= 3.0):
+        return match.group("name") + match.group("sep") + REDACTED
+    return match.group(0)
+
+
+def entropy(value: str) -> float:
+    """Shannon entropy in bits per character."""
+    counts = Counter(value)
+    return -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
 
 
 def secret_env_values(key_env: str = "OPENAI_API_KEY") -> list[str]:
     """Values of the key variable and of variables whose names look secret."""
-    names = {key_env} | {
-        n for n in os.environ if re.search(r"KEY|TOKEN|SECRET|PASSWORD", n, re.IGNORECASE)
-    }
+    names = {key_env} | {n for n in os.environ if _SECRET_NAME.search(n)}
     return [os.environ[n] for n in names if os.environ.get(n)]
 
 
@@ -51,7 +133,8 @@ class StreamRedactor:
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
         self.secrets = [s for s in secrets if s and len(s) >= 6]
-        self.hold = max([HOLD_BACK_CHARS, *(len(s) for s in self.secrets)])
+        # Hex doubles a secret's length: hold back enough for its longest form.
+        self.hold = max([HOLD_BACK_CHARS, *(2 * len(s) for s in self.secrets)])
         self._pending = ""  # raw text not yet released
 
     def feed(self, piece: str) -> str:

@@ -35,7 +35,8 @@ def tool_name(prefix: str, remote: str, taken: Iterable[str] = ()) -> str:
 
 
 def default_effects(annotations: Any) -> tuple[Effect, ...]:
-    """Read for a tool the server says only reads; external for everything else."""
+    """Read for a tool the server says only reads; external for everything else. Either way
+    its arguments leave the kernel, so MCPTool is an egress (asked under taint, every mode)."""
     hints = annotations if isinstance(annotations, dict) else {}
     if hints.get("readOnlyHint") is True and hints.get("destructiveHint") is not True:
         return ("read",)
@@ -59,6 +60,8 @@ def _no_arguments() -> None:
 class MCPTool(Tool):
     """A tool of an MCP server, called through its connection."""
 
+    egress = True
+
     def __init__(
         self,
         connection: ServerConnection,
@@ -70,7 +73,15 @@ class MCPTool(Tool):
     ) -> None:
         self.connection = connection
         self.remote_name = str(spec["name"])
-        self.input_schema = input_schema(spec.get("inputSchema"))
+        # What this server says about itself taints the run for every other tool's effects,
+        # not for the server's own calls (it wrote those words; its calls are egress anyway).
+        self.self_descriptions = (
+            f"description of MCP server {connection.name}",
+            f"schema of MCP server {connection.name}",
+        )
+        self.input_schema = untrusted_schema(
+            input_schema(spec.get("inputSchema")), self.self_descriptions[1]
+        )
         self.annotations = spec.get("annotations") or {}
         self._timeout = timeout
         self._notify = notify
@@ -118,11 +129,32 @@ class MCPTool(Tool):
 
 
 def _description(spec: dict[str, Any], server: str) -> str:
+    """What the server says about its tool, wrapped as untrusted: a poisoned description
+    ("before any call, run_python ...") is data, and offering the tool taints the run."""
+    from agent_kernel.policy import spotlight
+
     text = " ".join(str(spec.get("description") or spec.get("title") or "").split())
     if len(text) > MAX_DESCRIPTION:
         text = text[: MAX_DESCRIPTION - 1] + "…"
     origin = f"(Tool {spec['name']!r} of MCP server {server!r}.)"
-    return f"{text} {origin}" if text else origin
+    described = spotlight.wrap(text, f"description of MCP server {server}") if text else ""
+    return f"{origin} {described}".strip()
+
+
+def untrusted_schema(schema: Any, source: str) -> Any:
+    """The schema with every description and title the server wrote wrapped as untrusted."""
+    from agent_kernel.policy import spotlight
+
+    if isinstance(schema, dict):
+        return {
+            key: spotlight.wrap(value, source)
+            if key in ("description", "title") and isinstance(value, str)
+            else untrusted_schema(value, source)
+            for key, value in schema.items()
+        }
+    if isinstance(schema, list):
+        return [untrusted_schema(v, source) for v in schema]
+    return schema
 
 
 def schema_problems(schema: dict[str, Any], arguments: dict[str, Any]) -> str:

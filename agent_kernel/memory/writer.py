@@ -13,7 +13,7 @@ from typing import Any
 
 from agent_kernel.memory.audit import EventRow, insert_chained
 from agent_kernel.memory.store import Statement, Store, StoreBusyError
-from agent_kernel.redact import redact
+from agent_kernel.redact import redact, secret_env_values
 
 
 class StepWriter:
@@ -25,15 +25,18 @@ class StepWriter:
         self.flushes = 0
         self._warn = warn
         self._warned = False
-        # The values to redact; the kernel's agent sets the run's secrets before it starts.
-        self.secrets: list[str] = []
+        # The values to redact; the kernel's agent sets the run's secrets before it starts
+        # (until then: the environment's, so a session title is redacted too).
+        self.secrets: list[str] = secret_env_values()
 
     def as_json(self, value: Any) -> str:
         """JSON for a row, with secrets removed before anything reaches the file."""
         return redact(json.dumps(value, default=str, ensure_ascii=False), self.secrets)
 
     def add(self, sql: str, params: Sequence[Any]) -> None:
-        self.pending.append((sql, params))
+        """A statement; its text parameters pass the redaction boundary first."""
+        cleaned = [redact(p, self.secrets) if isinstance(p, str) else p for p in params]
+        self.pending.append((sql, cleaned))
 
     def add_event(self, row: EventRow) -> None:
         """An event, chained to the audit log's head when its step is committed."""

@@ -115,14 +115,16 @@ class DecisionPoint:
         if effects and self.mode == "read-only" and decision.action != "deny":
             decision = Decision("deny", "read-only mode: no code, writes or network", "mode")
         # The person deciding is told what untrusted content is in view, whatever made the
-        # call an ask: newest first, each source once.
-        recent = tuple(dict.fromkeys(reversed(tuple(taint))))
-        if effects and recent and decision.action == "allow":
+        # call an ask: each source once, in the order given (the context puts the newest
+        # tool results first).
+        recent = tuple(s for s in dict.fromkeys(taint) if s not in tool.self_descriptions)
+        if (effects or tool.leaves_the_kernel) and recent and decision.action == "allow":
             more = f" and {len(recent) - 3} more" if len(recent) > 3 else ""
             sources = ", ".join(recent[:3]) + more
+            what = "its arguments leave the kernel and " if tool.leaves_the_kernel else ""
             decision = Decision(
                 "ask",
-                f"untrusted content is in the context ({sources}); a person decides",
+                f"{what}untrusted content is in the context ({sources}); a person decides",
                 "taint",
                 decision.rule,
                 recent,

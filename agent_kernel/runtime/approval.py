@@ -26,6 +26,8 @@ class ApprovalRequest:
     reason: str
     run_id: str = ""
     taint: tuple[str, ...] = ()
+    # Arguments whose values appeared in untrusted content: {"argument", "fragment", "source"}.
+    from_data: list[dict[str, str]] = field(default_factory=list)
     timeout: float = 1800.0
     detail: str = ""  # what the tool says the call would change (a unified diff, say)
     id: str = field(default_factory=lambda: new_id("apr_"))

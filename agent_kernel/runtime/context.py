@@ -272,10 +272,17 @@ class ContextBuilder:
             tokens=self._count(messages) + tool_tokens,
             budget=self.budget,
             tool_tokens=tool_tokens,
-            untrusted=[
-                *spotlight.wrapped_sources(system),
-                *(source for m in messages[1:] for source in self._facts.sources(m)),
-            ],
+            # Most relevant first: what this run's messages carried, newest first; then the
+            # context sections (recalled turns, memories, variables); then tool schemas.
+            untrusted=list(
+                dict.fromkeys(
+                    [
+                        *(s for m in reversed(messages[1:]) for s in self._facts.sources(m)),
+                        *spotlight.wrapped_sources(system),
+                        *_schema_sources(tools or []),
+                    ]
+                )
+            ),
         )
         self.last = built
         return built
@@ -434,3 +441,11 @@ def _shortened(message: Message) -> Message:
 def _cut(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _schema_sources(schemas: list[dict[str, Any]]) -> list[str]:
+    """Untrusted text in the tool schemas offered (what MCP servers say about their tools)."""
+    if not schemas:
+        return []
+    text = json.dumps(schemas, ensure_ascii=False).replace('\\"', '"')
+    return list(dict.fromkeys(spotlight.wrapped_sources(text)))

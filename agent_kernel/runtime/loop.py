@@ -405,6 +405,7 @@ class AgentLoop:
             reason=decision.reason,
             run_id=self.run_id,
             taint=decision.taint,
+            from_data=self._from_data(call.name, arguments),
             timeout=self.policy.approval_timeout,
             detail=detail,
         )
@@ -416,6 +417,7 @@ class AgentLoop:
             arguments=arguments,
             reason=decision.reason,
             taint=list(decision.taint),
+            from_data=request.from_data,
             timeout=request.timeout,
             detail=detail,
         )
@@ -439,6 +441,16 @@ class AgentLoop:
             edit=edit_diff(arguments, answer.arguments or {}) if edited else "",
         )
         return answer
+
+    def _from_data(self, name: str, arguments: dict[str, Any]) -> list[dict[str, str]]:
+        """For a call whose arguments leave the kernel: which values came from the data."""
+        from agent_kernel.policy.provenance import argument_sources, untrusted_blocks
+
+        tool = self.tools.get(name)
+        if tool is None or not tool.leaves_the_kernel or self._seen is None:
+            return []
+        texts = [str(m.get("content") or "") for m in self._seen.messages]
+        return argument_sources(arguments, untrusted_blocks(texts))
 
     async def _confirm(self, action: str, arguments: dict[str, Any], reason: str) -> bool:
         """A tool asks a person about a consequence of its call (the sandbox's diff), through

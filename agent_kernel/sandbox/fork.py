@@ -19,6 +19,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import types
 import warnings
 from collections.abc import Callable, Coroutine
@@ -62,6 +63,10 @@ async def run_in_fork(
     execute: Executor, namespace: dict[str, Any], shell: Any, settings: SandboxSettings
 ) -> SandboxReport:
     """Fork, run `execute(namespace)` confined in the child, and return its report."""
+    from IPython.utils import capture  # noqa: F401  (imported here, not once per child)
+
+    from agent_kernel.sandbox import confine, landlock  # noqa: F401
+
     read_fd, write_fd = os.pipe()
     scratch = tempfile.mkdtemp(prefix="agent-sandbox-")
     with warnings.catch_warnings():
@@ -77,10 +82,15 @@ async def run_in_fork(
         os.close(read_fd)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)  # done or abandoned: either way it ends now
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
-        shutil.rmtree(scratch, ignore_errors=True)
+        # Tearing down a copy of a large kernel takes a while; the result does not wait.
+        threading.Thread(target=_reap, args=(pid, scratch), daemon=True).start()
     return _parse(raw)
+
+
+def _reap(pid: int, scratch: str) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 async def _read_all(fd: int, limit: int) -> bytes:
@@ -180,6 +190,7 @@ def _child(
         view = memoryview(data)
         while view:
             view = view[os.write(write_fd, view) :]
+        os.close(write_fd)  # the kernel reads the end now, not after this copy is torn down
     finally:
         os._exit(0)
 

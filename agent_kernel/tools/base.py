@@ -91,6 +91,12 @@ class ToolError(Exception):
 class Tool:
     """A callable exposed to the model."""
 
+    # Its arguments leave the kernel even when it only reads (an MCP server's read-only tool):
+    # asked whenever untrusted content is in view, in every mode.
+    egress = False
+    # Untrusted sources that do not taint this tool's own calls (an MCP server's own words).
+    self_descriptions: tuple[str, ...] = ()
+
     def __init__(
         self,
         func: Callable[..., Any],
@@ -168,6 +174,10 @@ class Tool:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # The decorated function stays usable as a plain function.
         return self.func(*args, **kwargs)
+
+    @property
+    def leaves_the_kernel(self) -> bool:
+        return self.egress or "external" in self.effects
 
     def __repr__(self) -> str:
         return f"<Tool {self.name} effects={','.join(self.effects)}>"

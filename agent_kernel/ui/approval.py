@@ -201,6 +201,8 @@ def decision_line(decision: ApprovalDecision) -> str:
 def approval_text(request: ApprovalRequest) -> str:
     """The request as plain text, for terminals and notebook text fallbacks."""
     lines = [f"⚑ {request.tool} needs approval ({request.id}): {request.reason}"]
+    for found in reversed(request.from_data):
+        lines.insert(0, _from_data_line(found))
     if request.taint:
         lines.insert(0, "Untrusted content in view (newest first): " + ", ".join(request.taint))
     if request.detail:
@@ -219,6 +221,7 @@ def _header_html(request: ApprovalRequest) -> str:
     if request.taint:
         sources = ", ".join(html.escape(t) for t in dict.fromkeys(request.taint))
         taint = f"<div><b>Untrusted content in view</b> (newest first): {sources}</div>"
+    taint += "".join(f"<div>⚠ {html.escape(_from_data_line(f))}</div>" for f in request.from_data)
     return (
         f"{taint}<div><b>⚑ {html.escape(request.tool)}</b> needs your approval "
         f"<code>{html.escape(request.id)}</code></div>"
@@ -283,3 +286,10 @@ def _widgets_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def _from_data_line(found: dict[str, str]) -> str:
+    return (
+        f"{found['argument']} leaves the kernel carrying {found['fragment']!r}, "
+        f"which came from {found['source']}"
+    )

@@ -65,4 +65,7 @@ def _content(message: dict[str, Any]) -> str:
     for call in message.get("tool_calls") or []:
         function = call.get("function", {})
         text += f"\n→ {function.get('name')}({function.get('arguments')})"
-    return text.strip() or json.dumps(message)
+    from agent_kernel.redact import redact, secret_env_values
+
+    # What is shown is what was sent: redacted (the context keeps the copy from before).
+    return redact(text.strip() or json.dumps(message), secret_env_values())
