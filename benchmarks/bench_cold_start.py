@@ -103,7 +103,8 @@ def main() -> None:
     print(f"medians of {args.repeats} interleaved runs (seconds, MB)")
     print(
         f"bare kernel: start {med(bare, 'start'):.2f} s, `1 + 1` {med(bare, 'first'):.3f} s, "
-        f"RSS {med(bare, 'rss_first'):.0f} MB"
+        f"RSS {med(bare, 'rss_first'):.0f} MB; then `import openai` and a client "
+        f"{med(bare, 'openai'):.2f} s, RSS {med(bare, 'rss_openai'):.0f} MB"
     )
     print(
         f"agent kernel: start {med(agent, 'start'):.2f} s, %load_ext {med(agent, 'load_ext'):.2f} s"
@@ -114,6 +115,11 @@ def main() -> None:
         f"server time for both answers {med(agent, 'server'):.3f} s)"
     )
     print(f"  second answer at once {med(agent, 'second'):.2f} s")
+    floor = med(bare, "openai")
+    print(
+        f"  first answer minus the bare kernel's `import openai`: "
+        f"{med(agent, 'first') - floor:.2f} s; second answer {med(agent, 'second'):.2f} s"
+    )
     for point in ("first", "second", "settled"):
         kernel, worker = med(agent, f"rss_{point}"), med(agent, f"worker_{point}")
         print(
