@@ -126,7 +126,7 @@ class MemoryIndex:
         while time.monotonic() < deadline:
             if self.problem() is not None:
                 return False
-            if not self.terms.count_state(PENDING, collection):
+            if not self.terms.count_state(PENDING, collection) and self.worker.ready(self.location):
                 return True
             time.sleep(0.05)
         return False

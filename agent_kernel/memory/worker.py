@@ -1,13 +1,14 @@
-"""The memory worker: a low-priority process beside a kernel that embeds and searches Chroma.
+"""The memory worker: a process beside a kernel that embeds and searches Chroma.
 
 Keeping chromadb and the embedding model out of the kernel keeps the kernel small (they add
 about 250 MB) and its first answer fast (importing chromadb takes seconds), and embedding never
 competes with the kernel for the GIL. The kernel talks to it in JSON lines over stdin/stdout
 (`memory/indexer.py`). The worker takes pending entries from the project's text index
-(`memory/terms.py`), embeds them and writes them to Chroma, most urgent first, pausing while
-the kernel runs a request (what the user asked for, `remember` and `learn`, goes on at low
-priority; finished turns wait). It exits when the kernel closes its stdin, even mid-backlog: the
-rows it did not reach stay pending for the next worker.
+(`memory/terms.py`), embeds them and writes them to Chroma on a low-priority thread (queries
+are answered at normal priority, so recall stays fast on a busy machine), most urgent first,
+pausing while the kernel runs a request (what the user asked for, `remember` and `learn`, goes
+on at low priority; finished turns wait). It exits when the kernel closes its stdin, even
+mid-backlog: the rows it did not reach stay pending for the next worker.
 
 Run by the kernel as `python -m agent_kernel.memory.worker`.
 """
@@ -74,7 +75,6 @@ class Worker:
         needs them. A local folder that lost its Chroma files is rebuilt from the text."""
         location = Location.from_json(request["location"])
         terms = TermIndex(Path(request["terms"]))
-        self.terms[location] = terms
         requeued = 0
         if not location.remote and not (Path(location.path) / "chroma.sqlite3").exists():
             requeued = terms.mark_all_pending()
@@ -84,6 +84,7 @@ class Worker:
             index._collection(name)  # warm each collection once
         self.encoder().encode(["warm up"])
         self.broken.pop(location, None)
+        self.terms[location] = terms  # indexing starts once the index is open and warm
         self._wake.set()
         return {"ready": True, "requeued": requeued}
 
@@ -137,12 +138,16 @@ class Worker:
     # -- indexing ---------------------------------------------------------------------------
     def encoder(self) -> Any:
         if self._encoder is None:
-            from agent_kernel.memory.embedding import _shared_encoder
+            from agent_kernel.memory.embedding import MiniLMEncoder
 
-            self._encoder = _shared_encoder()
+            # Single-threaded: a query runs at its thread's normal priority, indexing at the
+            # indexing thread's low one, and one core stays free for the user's cells.
+            self._encoder = MiniLMEncoder(threads=1)
         return self._encoder
 
     def _index_loop(self) -> None:
+        with contextlib.suppress(OSError, AttributeError):  # Linux: niceness is per thread
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
         while not self.stopping:
             self._wake.wait(timeout=5.0)
             self._wake.clear()
