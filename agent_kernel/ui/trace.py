@@ -32,6 +32,7 @@ from agent_kernel.ui.trace_document import (
 )
 
 UPDATE_INTERVAL_SECONDS = 0.5
+REPLY_INTERVAL_SECONDS = 0.1  # the streaming reply: one small message, drawn more often
 HEADER_INTERVAL_SECONDS = 2.0  # the totals; a new activity kind or an approval goes at once
 LIVE_ROWS = 12  # the whole trace is saved when the run ends; `%agent trace` shows it later
 LIVE_TEXT_CHARS = 240  # per block of a live row; the saved trace keeps more
@@ -78,6 +79,7 @@ class TraceWidget:
         self._draw_now = False  # no event loop to draw later: every change is drawn at once
         self._timer: asyncio.TimerHandle | None = None
         self._header_timer: asyncio.TimerHandle | None = None
+        self._reply_timer: asyncio.TimerHandle | None = None
         self._slots: dict[int, Any] = {}  # step index -> the row widget showing it
         self.header = w.HTML(_header_html(self._activity, ""))
         self.stylesheet = w.HTML(STYLESHEET)
@@ -130,7 +132,22 @@ class TraceWidget:
             self._reply_tail = (self._reply_tail + shown)[-REPLY_TAIL_CHARS:]
         self._reply_chars += len(piece)
         self._dirty_reply = True
-        self._schedule()
+        if self._reply_timer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (a plain call): draw now
+            self._draw_reply()
+            return
+        self._reply_timer = loop.call_later(REPLY_INTERVAL_SECONDS, self._draw_reply)
+
+    def _draw_reply(self) -> None:
+        if self._reply_timer is not None:
+            self._reply_timer.cancel()
+            self._reply_timer = None
+        if self._dirty_reply:
+            self._dirty_reply = False
+            self.reply.value = _reply_html(self._reply_tail, self._reply_chars)
 
     # -- drawing, throttled -----------------------------------------------------------------
     def _schedule(self) -> None:
@@ -159,9 +176,7 @@ class TraceWidget:
             order = sorted(self._slots)
             self.steps.children = tuple(self._slots[i] for i in order)
         self._draw_header()
-        if self._dirty_reply:
-            self._dirty_reply = False
-            self.reply.value = _reply_html(self._reply_tail, self._reply_chars)
+        self._draw_reply()
 
     def _draw_header(self) -> None:
         """The header at most every HEADER_INTERVAL_SECONDS (the rows show what runs now);
@@ -222,8 +237,9 @@ class TraceWidget:
     def _finish(self) -> None:
         self._draw_now = True
         self.flush()
-        if self._header_timer is not None:
-            self._header_timer.cancel()
+        for timer in (self._header_timer, self._reply_timer):
+            if timer is not None:
+                timer.cancel()
         doc = self._builder.finished(self.demo, self.secrets)
         self.document = doc
         if self.handle is not None:
