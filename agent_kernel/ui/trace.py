@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agent_kernel.events import Event
-from agent_kernel.redact import StreamRedactor
+from agent_kernel.redact import StreamRedactor, redact
 from agent_kernel.ui.text import Markdown
 from agent_kernel.ui.trace_document import (
     MARKS,
@@ -248,8 +248,8 @@ class TraceWidget:
             # The static document replaces the widget in place; a saved notebook keeps it.
             self.handle.update(TraceBundle(doc))
             answer = doc.get("answer") or ""
-            if answer:  # the whole answer (the document keeps a bounded copy)
-                display(Markdown(self._builder.answer or answer))
+            if answer:  # the whole answer (the document keeps a bounded copy), redacted once
+                display(Markdown(redact(self._builder.answer, self.secrets) or answer))
             if answer and doc.get("verification"):
                 display(Markdown(f"<sub>{doc['verification']}</sub>", plain=doc["verification"]))
             if doc.get("message") and doc.get("status") != "error":
