@@ -12,6 +12,7 @@ operations, sockets and new processes, but native code (ctypes, C extensions) ca
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import re
@@ -47,12 +48,14 @@ def scrub_environment(key_env: str) -> list[str]:
 
 def close_inherited_files(keep: Iterable[int]) -> None:
     """Close the kernel's sockets, database files and pipes; the child keeps `keep` only."""
-    kept = sorted({fd for fd in keep if fd > 2})
-    start = 3
-    for fd in [*kept, 1 << 20]:
-        if fd > start:
-            os.closerange(start, min(fd, os.sysconf("SC_OPEN_MAX")))
-        start = fd + 1
+    kept = {fd for fd in keep if fd > 2}
+    # The open descriptors are listed, not every number up to the limit (a million closes).
+    folder = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
+    for name in os.listdir(folder):
+        fd = int(name)
+        if fd > 2 and fd not in kept:
+            with contextlib.suppress(OSError):
+                os.close(fd)
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):  # output written below Python's sys.stdout must not reach the cell
         os.dup2(devnull, fd)
