@@ -5,9 +5,10 @@ folders (for example /etc/jupyter, or the environment's etc/jupyter).
      "rules": [{"tool": "run_python", "action": "deny", "when": {"code": "subprocess"}}]}
 
 Its rules are checked before the user's, and the modes and settings it names cannot be changed
-from the notebook. This guards against mistakes through every supported interface; it is not a
-sandbox (code in the kernel can do what the kernel's user can), so pair it with the usual
-process isolation where that matters. A file that cannot be read fails closed: read-only.
+from the notebook. It can lock `"sandbox": "fork"` (agent code in a confined fork, which cannot
+reach these settings at all) and allow `"config_writes"`. Code running in the kernel itself
+can still do what the kernel's user can, so keep the usual process isolation where that
+matters. A file that cannot be read fails closed: read-only.
 """
 
 from __future__ import annotations
