@@ -27,7 +27,7 @@ LABEXT_SOURCES := $(shell find labextension/src labextension/style labextension/
 LABEXT_BUILT := agent_kernel/labextension/package.json
 LABEXT_LINK := $(VENV)/share/jupyter/labextensions/agent-kernel
 
-.PHONY: demo test test-fast test-live lint typecheck jstest browser-test browser-check \
+.PHONY: demo docs test test-fast test-live lint typecheck jstest browser-test browser-check \
 	labextension bench install-test install-lab clean
 
 $(BIN)/python:
@@ -59,7 +59,13 @@ demo: install-lab labextension
 lint: install-test labextension/node_modules/.yarn-state.yml
 	$(BIN)/ruff check agent_kernel tests benchmarks
 	$(BIN)/ruff format --check agent_kernel tests benchmarks
+	$(BIN)/lint-imports --no-cache
 	cd labextension && $(JLPM) lint:check
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# The docs site (docs/, mkdocs.yml) at http://127.0.0.1:8000 while you edit it.
+docs: install-test
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 typecheck: install-test
 	$(BIN)/mypy

@@ -1,4 +1,4 @@
-"""The settings table in the docs, written from the traitlets themselves.
+"""The settings table in the docs (docs/admin/settings.md), written from the traitlets.
 
 `python -m agent_kernel.settings_doc FILE...` rewrites the table between the
 `<!-- settings-table -->` markers in each file; `--check` fails when one is out of date

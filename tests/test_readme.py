@@ -32,3 +32,11 @@ def test_the_thirty_second_example_is_self_contained(
     march = sales[sales.month == "Mar"].groupby("region").revenue.sum()
     assert answer.startswith(f"**{march.idxmax()}** comes first")
     assert f"{march.max():g}" in answer and "The query I ran:" in answer
+
+
+def test_the_readmes_links_to_the_docs_resolve() -> None:
+    """The docs site's own links are checked by `mkdocs build --strict`; the README's here."""
+    links = re.findall(r"\]\(((?!https?:|#)[^)\s]+)\)", README.read_text())
+    assert links, "the README links to no docs page"
+    missing = [link for link in links if not (README.parent / link.split("#")[0]).exists()]
+    assert not missing, missing

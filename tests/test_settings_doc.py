@@ -14,7 +14,7 @@ from tests.conftest import agent_of
 
 pytestmark = pytest.mark.unit
 
-DOCUMENTED = [Path(__file__).resolve().parent.parent / "README.md"]
+DOCUMENTED = [Path(__file__).resolve().parent.parent / "docs" / "admin" / "settings.md"]
 
 
 def test_the_settings_table_in_the_docs_is_current() -> None:
