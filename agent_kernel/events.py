@@ -48,12 +48,26 @@ class Event:
 Observer = Callable[[Event], None]
 
 
-class EventBus:
-    """Delivers each event to every observer; one failing observer does not stop the run."""
+def observer_name(observer: Observer) -> str:
+    """What to call an observer in a message: its class, or its function's name."""
+    if hasattr(observer, "__self__"):  # a bound method such as list.append
+        return f"{type(observer.__self__).__name__}.{getattr(observer, '__name__', '?')}"
+    return getattr(observer, "__qualname__", None) or type(observer).__name__
 
-    def __init__(self, observers: list[Observer] | None = None) -> None:
+
+class EventBus:
+    """Delivers each event to every observer; one failing observer does not stop the run, and
+    is not silent: `on_failure` hears of it once per observer (the kernel says so in the cell)."""
+
+    def __init__(
+        self,
+        observers: list[Observer] | None = None,
+        on_failure: Callable[[Observer, Event, BaseException], None] | None = None,
+    ) -> None:
         self.observers: list[Observer] = list(observers or [])
         self.failures: list[tuple[Observer, BaseException]] = []
+        self.on_failure = on_failure
+        self._reported: set[int] = set()
 
     def subscribe(self, observer: Observer) -> None:
         self.observers.append(observer)
@@ -70,3 +84,6 @@ class EventBus:
                 observer(event)
             except Exception as exc:  # an observer bug must not lose the run
                 self.failures.append((observer, exc))
+                if self.on_failure is not None and id(observer) not in self._reported:
+                    self._reported.add(id(observer))
+                    self.on_failure(observer, event, exc)

@@ -1,8 +1,8 @@
 """Two kernels, one project store: steps lost and lock errors a user would see.
 
 Each writer process records `--steps` steps through the same path a kernel uses (an
-EventRecorder committing each step through a StepWriter, open-use-close on the shared
-`.agent/agent.duckdb`). Baseline in the same command: one writer alone.
+EventRecorder journaling each step through a StepWriter, whose background thread ingests
+batches into the shared `.agent/agent.duckdb`). Baseline in the same command: one writer alone.
 Run: .venv/bin/python benchmarks/bench_concurrent_writers.py [--steps 1000]
 """
 
@@ -26,8 +26,7 @@ from agent_kernel.memory.writer import StepWriter
 
 path, name, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 store = Store(path)
-warnings = []
-writer = StepWriter(store, warn=warnings.append)
+writer = StepWriter(store)
 recorder = EventRecorder(writer, session_id=name)
 times = []
 for step in range(steps):
@@ -36,7 +35,8 @@ for step in range(steps):
     recorder(Event("tool_finished", name, step, {"tool": "sql", "call_id": str(step), "ok": True}))
     times.append(time.perf_counter() - t0)
 unwritten = len(writer.pending)
-writer.flush()
+writer.sync(120)
+warnings = [writer.problem()] if writer.problem() else []
 print(json.dumps({"times": times, "warnings": warnings, "unwritten_at_end": unwritten,
                   "lock_waits": store.lock_waits}))
 """

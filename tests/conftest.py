@@ -160,3 +160,16 @@ def effects_allowed(shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("AGENT_KERNEL_UNATTENDED", "1")
     shell.run_cell('%config Policy.unattended = "allow"')
     return shell
+
+
+def ingested_store(project: Path) -> Any:
+    """The project's store after the journals of kernels that are gone were ingested into it, as
+    the next kernel to start would do (a live kernel's journal is its own to ingest)."""
+    from agent_kernel.memory.store import Store
+    from agent_kernel.memory.writer import StepWriter
+
+    store = Store(project / ".agent" / "agent.duckdb")
+    writer = StepWriter(store)
+    assert writer.sync(timeout=30), writer.problem()
+    writer.close()
+    return store

@@ -21,6 +21,7 @@ from jupyter_client.manager import KernelManager
 
 from agent_kernel.memory.store import Store
 from agent_kernel.testing import Reply, ScriptedServer, ToolCall
+from tests.conftest import ingested_store
 
 CODE = "approved_value = 6 * 7\nprint(approved_value)"
 
@@ -265,7 +266,8 @@ def test_a_pending_approval_survives_a_restart_and_runs_once_when_approved(
         first.kill()  # the approval is on record; the run is gone with the kernel
     finally:
         first.close()
-    (pending,) = store(project_dir).query(
+    # Durable once asked: the killed kernel's journal holds it until the next kernel ingests.
+    (pending,) = ingested_store(project_dir).query(
         "SELECT data ->> 'approval_id' FROM events WHERE kind = 'approval_requested'"
     )
     second = Kernel()

@@ -16,9 +16,8 @@ import pytest
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
-from agent_kernel.memory.store import Store
 from agent_kernel.testing import Reply, ScriptedServer, ToolCall
-from tests.conftest import TEST_KEY
+from tests.conftest import TEST_KEY, ingested_store
 
 SALES = """\
 import pandas as pd
@@ -65,6 +64,14 @@ def texts(cell: Any) -> str:
 def kernel_env(model_env: ScriptedServer, monkeypatch: pytest.MonkeyPatch) -> ScriptedServer:
     monkeypatch.setenv("AGENT_KERNEL_UNATTENDED", "1")
     return model_env
+
+
+@pytest.fixture
+def named_notebook(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Kernels started after this run a notebook with a name, as Jupyter tells them one
+    (request it before `kernel`); a notebook with no name gets a session per kernel."""
+    monkeypatch.setenv("JPY_SESSION_NAME", "analysis.ipynb")
+    return "analysis.ipynb"
 
 
 def test_notebook_question_is_answered_with_real_tools(kernel_env: ScriptedServer) -> None:
@@ -254,7 +261,7 @@ def test_proposed_cell_reaches_the_front_end_as_a_payload(
 
 
 def test_a_new_kernel_continues_the_notebooks_session(
-    kernel_env: ScriptedServer, project_dir: Path
+    named_notebook: str, kernel_env: ScriptedServer, project_dir: Path
 ) -> None:
     kernel_env.add(
         Reply(text="Decision recorded: outliers above 3 sigma are dropped."),
@@ -274,7 +281,10 @@ def test_a_new_kernel_continues_the_notebooks_session(
 
 
 def test_a_killed_kernel_leaves_every_finished_step_readable(
-    kernel: tuple[KernelManager, Any], kernel_env: ScriptedServer, project_dir: Path
+    named_notebook: str,
+    kernel: tuple[KernelManager, Any],
+    kernel_env: ScriptedServer,
+    project_dir: Path,
 ) -> None:
     km, client = kernel
     kernel_env.add(
@@ -293,7 +303,7 @@ def test_a_killed_kernel_leaves_every_finished_step_readable(
     os.kill(process.pid, signal.SIGKILL)  # no cleanup code of any kind runs
     process.wait(timeout=10)
 
-    store = Store(project_dir / ".agent" / "agent.duckdb")
+    store = ingested_store(project_dir)  # what the next kernel finds: the journal, ingested
     finished = store.query(
         "SELECT data ->> 'tool' FROM events WHERE kind = 'tool_finished' ORDER BY id"
     )

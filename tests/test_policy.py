@@ -229,8 +229,7 @@ def record_pending(shell: InteractiveShell, requested: dt.datetime, timeout: flo
     writer.add_event(
         EventRow(session.id, "run_old", 1, "approval_requested", json.dumps(data), requested)
     )
-    writer.flush()
-    memory.writer.flush()
+    assert writer.sync() and memory.writer.sync()  # in the store, as a stopped kernel's are
     shell.magics_manager.registry["AgentMagics"]._agent = None  # a restart
     return session.id
 
@@ -247,8 +246,13 @@ def test_an_expired_approval_is_refused_and_recorded(shell: InteractiveShell) ->
 
 
 def test_a_new_request_supersedes_an_approval_left_by_a_stopped_kernel(
-    shell: InteractiveShell, server: ScriptedServer, capsys: pytest.CaptureFixture[str]
+    shell: InteractiveShell,
+    server: ScriptedServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # A named notebook continues its session after a restart (an unnamed one starts anew).
+    monkeypatch.setenv("JPY_SESSION_NAME", "analysis.ipynb")
     record_pending(shell, dt.datetime.now(dt.timezone.utc), 3600)
     server.add(Reply(text="Fresh answer."))
     shell.run_cell("%%agent\nSomething else.")

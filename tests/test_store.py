@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from agent_kernel.memory import writer as writer_module
 from agent_kernel.memory.store import (
     Store,
     StoreVersionError,
@@ -91,19 +92,25 @@ def test_a_write_waits_out_another_kernels_lock(tmp_path: Path) -> None:
     assert store.query("SELECT session_id FROM notebook_sessions") == [("ses_1",)]
 
 
-def test_a_lock_held_too_long_keeps_the_step_for_later(tmp_path: Path) -> None:
+def test_a_lock_held_too_long_keeps_the_step_for_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer_module, "LOCK_NOTICE_SECONDS", 0.3)
     store = Store(tmp_path / "agent.duckdb", lock_wait=0.3)
     store.version()
-    warnings: list[str] = []
-    writer = StepWriter(store, warn=warnings.append)
-    writer.add("INSERT INTO notebook_sessions VALUES ('nb', 'ses_1', now())", [])
-    holder = hold_lock(store.path, 1.5)
-    assert writer.flush() is False
-    assert len(warnings) == 1 and "stayed locked by another program" in warnings[0]
-    assert "kept and retried" in warnings[0]
+    writer = StepWriter(store)
+    holder = hold_lock(store.path, 2.5)
+    writer.add_pointer("nb", "ses_1")
+    started = time.monotonic()
+    assert writer.flush() is True  # durable in the journal at once, lock or not
+    assert time.monotonic() - started < 0.5
+    assert writer.sync(timeout=1.5) is False
+    problem = writer.problem() or ""
+    assert "is locked by another program" in problem and str(writer.journal.path) in problem
     holder.wait(timeout=10)
-    assert writer.flush() is True and writer.pending == []
-    assert store.query("SELECT count(*) FROM notebook_sessions") == [(1,)]
+    assert writer.sync(timeout=10) is True and writer.pending == []
+    assert writer.problem() is None
+    assert store.query("SELECT session_id FROM notebook_sessions") == [("ses_1",)]
 
 
 def test_a_failed_transaction_writes_nothing(tmp_path: Path) -> None:

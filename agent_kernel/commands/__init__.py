@@ -1,6 +1,6 @@
 """The `%agent` subcommands, grouped by concern; importing this package registers them all."""
 
-from agent_kernel.commands import basics, fix, mcp, memory, safety, trace
+from agent_kernel.commands import basics, fix, mcp, memory, safety, store, trace
 from agent_kernel.commands.registry import COMMANDS, Command, CommandParser
 
 __all__ = [
@@ -12,5 +12,6 @@ __all__ = [
     "mcp",
     "memory",
     "safety",
+    "store",
     "trace",
 ]

@@ -43,9 +43,11 @@ class EventRow:
         return hashlib.sha256(_SEPARATOR.join(parts).encode("utf-8")).hexdigest()
 
 
-def insert_chained(con: Any, rows: list[EventRow]) -> str:
+def extend_chain(con: Any, rows: list[EventRow]) -> str:
     """Insert events after the chain's current head (call inside the write transaction);
-    returns the new head."""
+    returns the new head. The one place the chain grows: every event reaches the store
+    through here when the background writer ingests a journal (the writer anchors the head
+    returned once the transaction commits, see anchor.py)."""
     head = con.execute(
         "SELECT hash FROM events WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1"
     ).fetchone()
@@ -59,6 +61,9 @@ def insert_chained(con: Any, rows: list[EventRow]) -> str:
         )
         prev = current
     return prev
+
+
+insert_chained = extend_chain  # the name earlier callers used
 
 
 @dataclass

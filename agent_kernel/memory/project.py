@@ -18,11 +18,11 @@ from agent_kernel.memory.indexer import MemoryWorker
 from agent_kernel.memory.memories import MemoryBank, Recalled, Scope, search
 from agent_kernel.memory.paths import ProjectPaths, user_store_dir
 from agent_kernel.memory.recording import StoredConversation
-from agent_kernel.memory.sessions import SessionLog, SessionRecord, now, title_from
-from agent_kernel.memory.store import Store
+from agent_kernel.memory.sessions import SessionLog, SessionRecord, title_from
+from agent_kernel.memory.store import STORE_FAULTS, Store
 from agent_kernel.memory.terms import TermIndex
 from agent_kernel.memory.vectors import Location
-from agent_kernel.memory.writer import StepWriter
+from agent_kernel.memory.writer import shared_writer
 from agent_kernel.runtime.approval import ApprovalDecision
 from agent_kernel.runtime.context import Remembered, turn_text
 from agent_kernel.runtime.conversation import close_unanswered_calls
@@ -32,6 +32,10 @@ TURNS = "turns"
 # The explicit recall and search tools wait this long for the worker (its first start loads
 # chromadb and the model); recall for the context never waits.
 TOOL_WAIT_SECONDS = 60.0
+# A read waits this long for another program's lock, then says so in one line (runs do not
+# need the store: they journal; a command can be run again).
+READ_LOCK_WAIT = 2.0
+SYNC_SECONDS = 5.0  # reads of this kernel's latest records wait this long for the writer
 
 
 class ProjectMemory:
@@ -49,9 +53,9 @@ class ProjectMemory:
     ) -> None:
         self.paths = paths
         self.user = user
-        self.store = Store(paths.database)
+        self.store = Store(paths.database, lock_wait=READ_LOCK_WAIT)
         self.sessions = SessionLog(self.store, paths.notebook, user)
-        self.writer = StepWriter(self.store, warn=warn)
+        self.writer = shared_writer(self.store)
         self._warn = warn
         self.worker = MemoryWorker(paths.database.parent / "memory-worker.log")
         self.local_location = Location(path=str(paths.chroma_dir.resolve()))
@@ -61,42 +65,60 @@ class ProjectMemory:
             self.location = Location(url=chroma_url, prefix=name, headers_env=chroma_headers_env)
         self._said: set[str] = set()
 
+    def sync(self, timeout: float = SYNC_SECONDS) -> bool:
+        """Wait (interruptibly) until this kernel's records and dead kernels' journals are in
+        the store, so a read sees them; False (the store is refusing) after `timeout`."""
+        return self.writer.sync(timeout)
+
     # -- sessions ---------------------------------------------------------------------------
     def open_session(self, request: str, *, new: bool = False) -> Session:
-        """The notebook's current session with its messages, or a new one titled by `request`."""
-        record = None if new else self.sessions.current()
+        """The notebook's current session with its messages, or a new one titled by `request`.
+        A notebook with no name gets a session per kernel; a named notebook's session that
+        another live kernel is writing is not shared unless asked for (`%agent resume`)."""
+        record = None
+        if not new and self.paths.notebook:
+            record = self._current_or_note()
         if record is None:
             record = self.sessions.create(self.writer, title_from(request))
             return self._session(record, [])
         return self._continued(record)
 
+    def _current_or_note(self) -> SessionRecord | None:
+        self.sync()
+        try:
+            record = self.sessions.current()
+        except STORE_FAULTS as exc:
+            self._say(
+                f"the notebook's session could not be read ({exc}); this run starts a new one"
+            )
+            return None
+        if record is not None and not self.sessions.lease(record):
+            self._say(
+                f"another kernel is writing this notebook's session {record.id}, so this kernel "
+                f"starts its own (to share it instead: %agent resume {record.id})"
+            )
+            return None
+        return record
+
+    def _say(self, text: str) -> None:
+        if self._warn is not None:
+            self._warn(text)
+
     def resume(self, wanted: str) -> Session:
-        return self._continued(self.sessions.resume(wanted))
+        self.sync()
+        return self._continued(self.sessions.resume(wanted, self.writer))
 
     def resume_for_approval(self, session_id: str) -> Session:
         """The session of a recorded approval, exactly as recorded, made current here."""
-        record = self.sessions.resume(session_id)
+        self.sync()
+        record = self.sessions.resume(session_id, self.writer)
         return self._session(record, self.sessions.messages(record.id))
 
     def answer_call(self, approval: RecordedApproval, content: str) -> None:
-        """Record the answer to a call that will not run, so the session stays valid."""
-        # After the last recorded message (its count could collide where numbers have gaps).
-        seq = self.store.query(
-            "SELECT coalesce(max(seq) + 1, 0) FROM messages WHERE session_id = ?",
-            [approval.session_id],
-        )[0][0]
+        """Record the answer to a call that will not run, so the session stays valid (it takes
+        the session's next number when it is ingested)."""
         message = {"role": "tool", "tool_call_id": approval.call_id, "content": content}
-        self.writer.add(
-            "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                approval.session_id,
-                seq,
-                approval.run_id,
-                "tool",
-                self.writer.as_json(message),
-                now(),
-            ],
-        )
+        self.writer.add_message(approval.session_id, approval.run_id, message)
         self.writer.flush()
 
     def _continued(self, record: SessionRecord) -> Session:

@@ -1,15 +1,27 @@
-"""Sessions in the store: which one each notebook continues, their titles and their messages."""
+"""Sessions in the store: which one each notebook continues, their titles and their messages.
+
+A session is written by one live kernel at a time unless the user asks to share it: a kernel
+holds an OS lock on a lease file per session it writes (dropped by the OS when the kernel dies,
+even by SIGKILL). A notebook with no name (nbclient, papermill, a script, `jupyter console`)
+gets a session per kernel; a second kernel on a named notebook whose session is leased starts
+its own, with a note. `%agent resume` shares on purpose: messages then take their order at
+ingest, so nothing collides.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from agent_kernel.errors import AgentError
 from agent_kernel.events import new_id
-from agent_kernel.memory import queries
+from agent_kernel.memory import journal, queries
 from agent_kernel.memory.store import Store
 from agent_kernel.memory.writer import StepWriter
 from agent_kernel.runtime.conversation import Message
@@ -41,6 +53,32 @@ def title_from(request: str) -> str:
     return (cut or line[:TITLE_CHARS]) + "…"
 
 
+_held: dict[Path, int] = {}  # lease files this process holds, and their descriptors
+_held_lock = threading.Lock()
+
+
+def take_lease(folder: Path, session_id: str) -> bool:
+    """Whether this kernel may write `session_id` alone: True if no other live kernel holds its
+    lease (this kernel then holds it until it exits). A folder where no lease can be written
+    cannot coordinate, and does not refuse."""
+    path = folder / "leases" / f"{session_id}.lease"
+    with _held_lock:
+        if path in _held:
+            return True
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return True
+        if not journal.try_lock(fd):
+            os.close(fd)
+            return False
+        with contextlib.suppress(OSError):
+            os.write(fd, f"{os.getpid()}\n".encode())
+        _held[path] = fd
+        return True
+
+
 class SessionLog:
     """The sessions of one project store, seen from one notebook."""
 
@@ -48,6 +86,7 @@ class SessionLog:
         self.store = store
         self.notebook = notebook
         self.user = user
+        self.lease_dir = journal.journal_dir(store.path.parent)
 
     def current(self) -> SessionRecord | None:
         """The session this notebook continues (what it last used, even before a restart)."""
@@ -57,18 +96,21 @@ class SessionLog:
     def create(self, writer: StepWriter, title: str) -> SessionRecord:
         """Queue a new session, made current for this notebook, with the run's first step."""
         record = SessionRecord(new_id("ses_"), self.notebook, title)
-        stamp = now()
-        writer.add(
-            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?)",
-            [record.id, self.notebook, self.user, stamp, title, stamp],
-        )
-        writer.add(*self._pointer(record.id, stamp))
+        take_lease(self.lease_dir, record.id)
+        writer.add_session(record.id, self.notebook, self.user, title)
+        writer.add_pointer(self.notebook, record.id)
         return record
 
-    def resume(self, wanted: str) -> SessionRecord:
-        """Make a session (by id or unique id prefix) the notebook's current one."""
+    def lease(self, record: SessionRecord) -> bool:
+        return take_lease(self.lease_dir, record.id)
+
+    def resume(self, wanted: str, writer: StepWriter) -> SessionRecord:
+        """Make a session (by id or unique id prefix) the notebook's current one; shared with
+        any other kernel writing it, on purpose."""
         record = self.find(wanted)
-        self.store.write([self._pointer(record.id, now())])
+        take_lease(self.lease_dir, record.id)
+        writer.add_pointer(self.notebook, record.id)
+        writer.flush()
         return record
 
     def find(self, wanted: str) -> SessionRecord:
@@ -96,9 +138,3 @@ class SessionLog:
     def table(self) -> Any:
         """Every session of the project, most recent first, as a DataFrame."""
         return self.store.query_df(queries.SESSIONS_TABLE)
-
-    def _pointer(self, session_id: str, stamp: dt.datetime) -> tuple[str, list[Any]]:
-        return (
-            "INSERT OR REPLACE INTO notebook_sessions VALUES (?, ?, ?)",
-            [self.notebook, session_id, stamp],
-        )

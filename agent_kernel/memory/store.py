@@ -2,13 +2,16 @@
 
 DuckDB lets one process at a time open a file (a second gets "Could not set lock on file", even
 read-only), and several kernels of one project share `.agent/agent.duckdb`. So every use opens
-the file, does one short transaction and closes it (about 17 ms here, most of it the open), and
-a lock held by another kernel is waited out with jittered backoff instead of reaching the user.
+the file, does one short transaction and closes it, and a lock held by another kernel is waited
+out with jittered backoff. Runs never write here directly: they journal, and a background
+writer ingests (see journal.py, writer.py). What goes wrong with the file itself (damaged, on a
+read-only or full disk, newer than this package) becomes one error naming the file and the fix.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import random
 import re
 import threading
@@ -21,7 +24,7 @@ from typing import Any, ClassVar
 from agent_kernel.errors import AgentError
 
 LOCK_WAIT_SECONDS = 30.0
-_LOCK_MESSAGE = re.compile(r"lock", re.IGNORECASE)
+_LOCK_MESSAGE = re.compile(r"set lock on file|conflicting lock", re.IGNORECASE)
 _MIGRATION_NAME = re.compile(r"^(\d{3})_(\w+)\.sql$")
 # A statement with its parameters, or a function run on the connection inside the transaction
 # (for writes that must read first, such as extending the audit chain).
@@ -34,6 +37,62 @@ class StoreBusyError(AgentError):
 
 class StoreVersionError(AgentError):
     """The store was written by a newer agent-kernel than this one."""
+
+
+class StoreDamagedError(AgentError):
+    """The file is not a readable DuckDB database (random bytes, cut short, corrupted)."""
+
+
+class StoreUnavailableError(AgentError):
+    """The file cannot be written: a read-only folder or mount, a full disk, no permission."""
+
+
+# Errors about the file rather than a statement: the store cannot be used until they are fixed.
+STORE_FAULTS = (StoreBusyError, StoreVersionError, StoreDamagedError, StoreUnavailableError)
+_FULL = re.compile(r"no space left|disk (is )?full|ENOSPC", re.IGNORECASE)
+_READ_ONLY = re.compile(r"read-only file system|permission denied|read.only|EROFS|EACCES", re.I)
+
+
+def classify(exc: BaseException, path: Path) -> AgentError:
+    """One line for a failure to open, migrate or write the store, naming the file and the fix."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, AgentError):
+        return exc
+    if _FULL.search(first):
+        return StoreUnavailableError(
+            f"the disk holding the project store {path} is full ({first}); free some space. "
+            "Runs are kept in the journal meanwhile"
+        )
+    if _READ_ONLY.search(first):
+        return StoreUnavailableError(
+            f"the project store {path} cannot be written ({first}); make its folder writable, "
+            "or point %config Agent.store_dir at a writable folder"
+        )
+    if isinstance(exc, OSError) or re.search(r"not a directory|no such file", first, re.I):
+        return StoreUnavailableError(
+            f"the project store folder {path.parent} cannot be used ({first}); point "
+            "%config Agent.store_dir at a writable folder"
+        )
+    return StoreDamagedError(
+        f"the project store {path} is damaged ({first}); run %agent store repair to move it "
+        "aside (it is kept, never deleted) and start a fresh store"
+    )
+
+
+def repair(path: Path) -> Path | None:
+    """Move a damaged store (and its WAL) aside with a timestamp; the next use starts fresh.
+    Returns where it went, or None if there was no file."""
+    if not path.exists():
+        return None
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.damaged-{stamp}")
+    with Store._use_lock:
+        path.rename(target)
+        wal = path.with_name(path.name + ".wal")
+        if wal.exists():
+            wal.rename(target.with_name(target.name + ".wal"))
+        Store._migrated.discard(path.resolve())
+    return target
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -59,6 +118,7 @@ class Store:
     # DuckDB refuses a read-only and a read-write connection to one file in one process at
     # once, so this process's own uses (the kernel thread, a server handler) take turns.
     _use_lock = threading.RLock()
+    _held: ClassVar[dict[Path, Any]] = {}  # files this process's writer keeps open just now
 
     def __init__(self, path: Path | str, *, lock_wait: float = LOCK_WAIT_SECONDS) -> None:
         self.path = Path(path)
@@ -67,32 +127,62 @@ class Store:
 
     # -- connections ------------------------------------------------------------------------
     @contextlib.contextmanager
-    def connect(self, *, read_only: bool = False) -> Iterator[Any]:
-        """A connection for one short use; the file is closed when the block ends."""
-        with Store._use_lock:
-            self._ensure_migrated()
-            con = self._open(read_only=read_only)
+    def connect(self, *, read_only: bool = False, lock_wait: float | None = None) -> Iterator[Any]:
+        """A connection for one short use; the file is closed when the block ends. While this
+        process's writer holds the file open, its connection serves (no second open)."""
+        with Store._use_lock, self._file_faults():
+            held = Store._held.get(self.path.resolve())
+            if held is not None:
+                yield held
+                return
+            self._ensure_migrated(lock_wait)
+            con = self._open(read_only=read_only, lock_wait=lock_wait)
             try:
                 yield con
             finally:
-                con.close()
+                with contextlib.suppress(Exception):  # a failing close must not hide the cause
+                    con.close()
 
-    def write(self, statements: Sequence[Statement]) -> None:
-        """Run statements in one transaction: all of them are recorded, or none."""
+    @contextlib.contextmanager
+    def _file_faults(self) -> Iterator[None]:
+        """A fault of the file met while using it (a page cut short, corruption, the disk
+        refusing) becomes the same one line as at open; a bad statement stays itself."""
+        import duckdb
+
+        try:
+            yield
+        except (
+            duckdb.IOException,
+            duckdb.InternalException,
+            duckdb.SerializationException,
+            duckdb.FatalException,
+        ) as exc:
+            raise classify(exc, self.path) from None
+
+    @contextlib.contextmanager
+    def holding(self, *, lock_wait: float = 0) -> Iterator[Any]:
+        """Keep the file open for a while (the background writer, between its batches): this
+        process's other uses share the connection; each use still takes `_use_lock`."""
+        key = self.path.resolve()
+        with Store._use_lock:
+            self._ensure_migrated(lock_wait)
+            con = self._open(read_only=False, lock_wait=lock_wait)
+            Store._held[key] = con
+        try:
+            yield con
+        finally:
+            with Store._use_lock:
+                Store._held.pop(key, None)
+                with contextlib.suppress(Exception):
+                    con.close()
+
+    def write(self, statements: Sequence[Statement], *, lock_wait: float | None = None) -> None:
+        """Run statements in one transaction: all of them are recorded, or none. A failure is
+        reported as itself, not as the rollback's (which fails too on a full disk)."""
         if not statements:
             return
-        with self.connect() as con:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                for statement in statements:
-                    if callable(statement):
-                        statement(con)
-                    else:
-                        con.execute(*statement)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+        with self.connect(lock_wait=lock_wait) as con:
+            transaction(con, statements)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self.connect(read_only=True) as con:
@@ -108,23 +198,25 @@ class Store:
         with self.connect(read_only=True) as con:
             return _current_version(con)
 
-    def _open(self, *, read_only: bool) -> Any:
+    def _open(self, *, read_only: bool, lock_wait: float | None = None) -> Any:
         import duckdb
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.lock_wait
+        wait = self.lock_wait if lock_wait is None else lock_wait
+        deadline = time.monotonic() + wait
         delay = 0.005
         while True:
             try:
+                if not read_only:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
                 return duckdb.connect(str(self.path), read_only=read_only)
-            except duckdb.IOException as exc:
+            except (duckdb.Error, OSError) as exc:
                 if not _LOCK_MESSAGE.search(str(exc)):
-                    raise
+                    raise classify(exc, self.path) from None
                 if time.monotonic() >= deadline:
                     raise StoreBusyError(
                         f"the project store {self.path} stayed locked by another program for "
-                        f"{self.lock_wait:.0f} s; close it there (a DuckDB shell or viewer?) and "
-                        "run the cell again. Nothing recorded so far is lost."
+                        f"{wait:.0f} s; close it there (a DuckDB shell or viewer?). Runs are "
+                        "kept in the journal and stored when it is released."
                     ) from None
                 self.lock_waits += 1
                 # Jitter keeps two waiting kernels from retrying in lockstep.
@@ -132,19 +224,69 @@ class Store:
                 delay = min(delay * 2, 0.2)
 
     # -- schema -----------------------------------------------------------------------------
-    def _ensure_migrated(self) -> None:
+    def _ensure_migrated(self, lock_wait: float | None = None) -> None:
         resolved = self.path.resolve()
         if resolved in Store._migrated and self.path.exists():
             return
         with Store._migrate_lock:
             if resolved in Store._migrated and self.path.exists():
                 return
-            con = self._open(read_only=False)
+            try:
+                con = self._open(read_only=False, lock_wait=lock_wait)
+            except StoreUnavailableError:
+                # A read-only folder or mount: reads still work if the store is current.
+                if not self.path.exists() or self._read_only_version(lock_wait) != latest_version():
+                    raise
+                Store._migrated.add(resolved)
+                return
             try:
                 migrate(con)
+            except AgentError:
+                raise
+            except Exception as exc:
+                raise classify(exc, self.path) from None
             finally:
-                con.close()
+                with contextlib.suppress(Exception):
+                    con.close()
             Store._migrated.add(resolved)
+
+    def _read_only_version(self, lock_wait: float | None) -> int:
+        con = self._open(read_only=True, lock_wait=lock_wait)
+        try:
+            return _current_version(con)
+        except Exception:
+            return -1
+        finally:
+            con.close()
+
+
+def transaction(con: Any, statements: Sequence[Statement]) -> None:
+    """Statements in one transaction on an open connection; the original error is raised."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for statement in statements:
+            if callable(statement):
+                statement(con)
+            else:
+                con.execute(*statement)
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            con.execute("ROLLBACK")
+        raise
+
+
+def _script(sql: str) -> Callable[[Any], None]:
+    """A migration's statements (several in one text, so without parameters)."""
+
+    def run(con: Any) -> None:
+        con.execute(sql)
+
+    return run
+
+
+def _migrated_row(version: int, name: str) -> Statement:
+    return ("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
 
 
 def _current_version(con: Any) -> int:
@@ -169,13 +311,6 @@ def migrate(con: Any, up_to: int | None = None) -> list[int]:
     for version, name, sql in known:
         if version <= current or (up_to is not None and version > up_to):
             continue
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute(sql)
-            con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+        transaction(con, [_script(sql), _migrated_row(version, name)])
         applied.append(version)
     return applied

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from agent_kernel.config import Agent, resolve_endpoint
 from agent_kernel.errors import AgentError
-from agent_kernel.events import Event, EventBus, Observer, new_id
+from agent_kernel.events import Event, EventBus, Observer, new_id, observer_name
 from agent_kernel.memory.approvals import ApprovalLog, RecordedApproval
 from agent_kernel.memory.paths import user_name
 from agent_kernel.models.base import ChatModel
@@ -29,9 +29,11 @@ from agent_kernel.ui.text import TextRenderer, is_notebook
 
 if TYPE_CHECKING:
     from agent_kernel.memory.project import ProjectMemory
+    from agent_kernel.memory.recording import EventRecorder
     from agent_kernel.sandbox.fork import SandboxSettings
 
 ModelFactory = Callable[[Agent, str | None], ChatModel]
+RUN_END_SYNC_SECONDS = 2.0
 
 
 def openai_model(settings: Agent, model_override: str | None) -> ChatModel:
@@ -89,6 +91,7 @@ class KernelAgent:
         self.observers: list[Observer] = []
         self.last_events: list[Event] = []
         self.last_result: RunResult | None = None
+        self.last_observer_failures: list[tuple[Observer, BaseException]] = []
         self.token_counter = TokenCounter()  # calibrated over the kernel's model calls
         self.last_context: BuiltContext | None = None
         self._task_id: str | None = None  # the task this kernel is working on
@@ -164,9 +167,14 @@ class KernelAgent:
         return self._memory
 
     def require_memory(self) -> ProjectMemory:
+        """The project's memory for a command that reads it: what this kernel (and any dead
+        kernel's journal) recorded is ingested first, or the store's problem is said."""
         memory = self.memory
         if memory is None:
             raise AgentError("project memory is off in this kernel (see the note above)")
+        # If the store refuses, the read below says why in one line (or reads what it holds:
+        # a read-only store); `%agent store` tells what the writer keeps meanwhile.
+        memory.sync()
         return memory
 
     def new_session(self) -> None:
@@ -216,6 +224,13 @@ class KernelAgent:
         self._index_turn(session, result.run_id, request, result)
         return result
 
+    def _settle(self, session: Session) -> None:
+        """At a run's end, give the background writer a moment to store the run's last steps,
+        so the store is current when the cell ends (the journal holds them either way)."""
+        memory = self._memory
+        if memory is not None and session.stored:
+            memory.writer.sync(RUN_END_SYNC_SECONDS)
+
     async def resume_approved(self, approval: RecordedApproval) -> RunResult:
         """Carry on a run that was waiting for `approval` when its kernel stopped."""
         from agent_kernel.runtime.conversation import unanswered_calls
@@ -241,8 +256,11 @@ class KernelAgent:
         run_id = new_id("run_")
         events: list[Event] = []
         secrets = secret_env_values(self.settings.api_key_env)
-        bus = EventBus([self._renderer(chat_model, secrets), events.append, *self.observers])
-        self._record_into(bus, session, run_id, secrets)
+        bus = EventBus(
+            [self._renderer(chat_model, secrets), events.append, *self.observers],
+            on_failure=_observer_failed,
+        )
+        recorder = self._record_into(bus, session, run_id, secrets)
         from agent_kernel.tools import user_code
 
         user_code.set_timeout(self.settings.repr_timeout)
@@ -286,6 +304,9 @@ class KernelAgent:
             with cancel_on_interrupt(), agent_running():
                 result = await start(loop)
         finally:
+            self._settle(session)
+            if recorder is not None:  # a problem the writer found after the last step
+                recorder.show_problem()
             if self._memory is not None:
                 self._memory.worker.run_finished()
                 for problem in self._memory.problems():
@@ -293,6 +314,7 @@ class KernelAgent:
             await chat_model.aclose()
             session.runs += 1
             self.last_events = events
+            self.last_observer_failures = bus.failures
             self.last_context = builder.last
             self._task_id = context.state.get("task_id", self._task_id)
         self.last_result = result
@@ -388,8 +410,12 @@ class KernelAgent:
         from agent_kernel.tools.variables import variable_lines
 
         memory = self.memory if session.stored else None
-        if memory is not None and not memory.has_recallable():
-            memory = None  # nothing to recall yet: no embedding model to load
+        try:
+            if memory is not None and not memory.has_recallable():
+                memory = None  # nothing to recall yet: no embedding model to load
+        except (AgentError, OSError) as exc:  # recall unusable: the run goes on without it
+            note(f"recall is off for this run: {exc}")
+            memory = None
         return ContextBuilder(
             instructions=self.settings.instructions,
             budget=self.settings.context_tokens,
@@ -432,9 +458,16 @@ class KernelAgent:
         cached = tools.state.get("plan_text")
         if cached is not None and cached[0] == version:
             return cast("str | None", cached[1])
-        log = TaskLog(tools.memory.store)
+        from agent_kernel.memory.store import STORE_FAULTS, Store
+
+        # A read for the context: another program's lock is not waited out (the plan is
+        # left out of this call instead), so a run never stalls on the store.
+        log = TaskLog(Store(tools.memory.store.path, lock_wait=0.2))
         task_id = tools.state.get("task_id")
-        task = log.get(task_id) if task_id else log.latest_open(tools.session_id)
+        try:
+            task = log.get(task_id) if task_id else log.latest_open(tools.session_id)
+        except STORE_FAULTS:  # the store is refusing (the run says so once): no plan shown
+            task = None
         text = task.render() if task is not None and task.next_step is not None else None
         tools.state["plan_text"] = (version, text)
         return text
@@ -452,13 +485,24 @@ class KernelAgent:
 
     def _record_into(
         self, bus: EventBus, session: Session, run_id: str, secrets: list[str]
-    ) -> None:
+    ) -> EventRecorder | None:
         """Stored sessions record every step of the run (an observer, like the renderer)."""
         from agent_kernel.memory.recording import EventRecorder, StoredConversation
 
         if not isinstance(session.conversation, StoredConversation):
-            return
+            return None
         session.conversation.run_id = run_id
         writer = session.conversation.writer
         writer.secrets = secrets
-        bus.subscribe(EventRecorder(writer, session.id))
+        recorder = EventRecorder(writer, session.id, report=note)
+        bus.subscribe(recorder)
+        return recorder
+
+
+def _observer_failed(observer: Observer, event: Event, exc: BaseException) -> None:
+    """Once per observer per run: which part of the kernel failed, and that the run goes on."""
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    note(
+        f"{observer_name(observer)} failed on a {event.kind} event "
+        f"({type(exc).__name__}: {first}); the run goes on without it"
+    )
