@@ -105,6 +105,9 @@ def test_a_lock_held_too_long_keeps_the_step_for_later(
     assert writer.flush() is True  # durable in the journal at once, lock or not
     assert time.monotonic() - started < 0.5
     assert writer.sync(timeout=1.5) is False
+    deadline = time.monotonic() + 5  # a lock longer than LOCK_NOTICE_SECONDS is said
+    while writer.problem() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
     problem = writer.problem() or ""
     assert "is locked by another program" in problem and str(writer.journal.path) in problem
     holder.wait(timeout=10)
