@@ -31,7 +31,7 @@ from agent_kernel.ui.trace_document import (
     totals_line,
 )
 
-UPDATE_INTERVAL_SECONDS = 0.5
+UPDATE_INTERVAL_SECONDS = 0.75
 REPLY_INTERVAL_SECONDS = 0.1  # the streaming reply: one small message, drawn more often
 HEADER_INTERVAL_SECONDS = 2.0  # the totals; a new activity kind or an approval goes at once
 LIVE_ROWS = 12  # the whole trace is saved when the run ends; `%agent trace` shows it later
