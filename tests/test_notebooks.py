@@ -177,3 +177,26 @@ def test_06_fix_and_review_proposes_fixes_and_is_honest_about_images(folder: Pat
         "edit_cell",
         "propose_cell",
     ]
+
+
+@pytest.mark.spark
+@pytest.mark.dask
+@pytest.mark.slow
+def test_07_bigger_data_describes_and_aggregates_through_spark_and_dask(folder: Path) -> None:
+    from tests.test_engines import DASK_MISSING, SPARK_MISSING
+
+    if SPARK_MISSING or DASK_MISSING:
+        pytest.skip(SPARK_MISSING or DASK_MISSING)
+    nb = nbformat.read(folder / "07-bigger-data.ipynb", as_version=4)
+    NotebookClient(
+        nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+    ).execute()
+    spark_describe, spark_group, dask_describe, dask_group = (shown(c) for c in agent_cells(nb))
+    assert "events: pyspark.sql.DataFrame, 3,000,000 rows × 3 columns" in spark_describe
+    assert "- amount: double, no nulls; min" in spark_describe and DEMO_LABEL in spark_describe
+    assert "comes first by sum_amount" in spark_group and "FROM events" in spark_group
+    assert "readings: dask.dataframe.DataFrame, 259,200 rows × 4 columns" in dask_describe
+    assert "comes first by avg_x" in dask_group and "Dask computed it" in dask_group
+    # The group-bys ran in the engines: Spark's jobs in a job group, Dask on its workers.
+    steps = [s["name"] for t in traces(agent_cells(nb)[3]) for s in t["steps"]]
+    assert "run_python" in steps

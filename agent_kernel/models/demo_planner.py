@@ -201,6 +201,8 @@ def _aggregate(turn: Turn, text: str, tools: set[str]) -> Step:
     found = turn.result_of("sql")
     if found is None:
         return Step("sql", {"query": query})
+    if "does not run on Dask frames" in found[1]:
+        return _aggregate_with_dask(turn, frame, columns, text, query)
     rows = _table(found[1])
     if not rows:
         return Step(answer=f"The query returned no rows.\n\n```sql\n{query}\n```")
@@ -210,6 +212,39 @@ def _aggregate(turn: Turn, text: str, tools: set[str]) -> Step:
     rank = "is lowest" if query.endswith(" ASC") else "comes first"
     answer = f"**{group}** {rank} by {measure}: {value}{runner_up}."
     return Step(answer=f"{answer}\n\nThe query I ran:\n\n```sql\n{query}\n```")
+
+
+def _aggregate_with_dask(
+    turn: Turn, frame: str, columns: list[Column], text: str, query: str
+) -> Step:
+    """sql refuses Dask frames and names Dask's own API: the same aggregate, computed there."""
+    match = re.match(r"SELECT (\w+), round\((\w+)\((\*|\w+)\), 2\) AS (\w+) ", query)
+    if match is None:
+        return Step(answer="Dask frames cannot be queried with SQL here. " + HELP)
+    group, how, measure, name = match.groups()
+    ascending = query.endswith(" ASC")
+    if measure == "*":
+        series = f"{frame}.groupby({group!r}).size()"
+    else:
+        series = f"{frame}.groupby({group!r})[{measure!r}].{'mean' if how == 'avg' else how}()"
+    code = (
+        f"{name} = {series}.compute().round(2).sort_values(ascending={ascending})\n{name}.head(10)"
+    )
+    found = turn.result_of("run_python")
+    if found is None:
+        return Step("run_python", {"code": code})
+    rows = re.findall(r"^(\S+)\s+(-?[\d.]+)$", found[1], re.M)
+    if not rows:
+        return Step(
+            answer=f"The computation returned nothing I can read.\n\n```python\n{code}\n```"
+        )
+    (first, value), *rest = rows
+    runner_up = f", ahead of {rest[0][0]} ({rest[0][1]})" if rest else ""
+    rank = "is lowest" if ascending else "comes first"
+    return Step(
+        answer=f"**{first}** {rank} by {name}: {value}{runner_up}. Dask computed it on its "
+        f"workers (SQL does not run on Dask frames):\n\n```python\n{code}\n```"
+    )
 
 
 def _plot(turn: Turn, text: str, tools: set[str]) -> Step:

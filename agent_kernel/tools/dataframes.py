@@ -100,8 +100,16 @@ def describe_dataframe(
     if kind is None:
         raise ToolError(
             f"{name!r} has type {type_name(original)}, not a dataframe; describe_dataframe "
-            "reads pandas, polars and pyarrow tables. Use run_python to inspect it"
+            "reads pandas, polars, pyarrow, Spark and Dask frames. Use run_python to inspect it"
         )
+    if kind in ("spark", "dask"):  # statistics computed where the data lives
+        from agent_kernel.tools.engines import engine_for
+
+        engine = engine_for(original)
+        assert engine is not None
+        answer = engine.describe(name, original, columns, ctx.max_result_chars)
+        summary = answer.text.split("\n", 1)[0]
+        return ToolResult(answer.text, summary=summary, trusted=answer.trusted and is_name(name))
     if kind == "polars.LazyFrame":  # a schema only: names and types, no values
         return ToolResult(_describe_lazy(name, original, ctx.max_result_chars))
     frame, names, rows = _normalise(original, kind)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent_kernel.tools.base import ToolContext, ToolError, ToolResult, bound_text, tool
+from agent_kernel.tools.engines import EngineAnswer
 from agent_kernel.tools.tables import format_table, plural
 from agent_kernel.tools.trust import all_names
 from agent_kernel.tools.variables import frame_kind, type_name, unknown_name_error
@@ -95,12 +96,39 @@ def sql(query: str, max_rows: int = DEFAULT_ROWS, *, ctx: ToolContext) -> ToolRe
     if not 0 <= max_rows <= MAX_ROWS:
         note = f"[max_rows is between 0 and {MAX_ROWS}; used {min(max(max_rows, 0), MAX_ROWS)}]"
         max_rows = min(max(max_rows, 0), MAX_ROWS)
+    distributed = _distributed_answer(query, ctx, max_rows)
+    if distributed is not None:
+        text = f"{distributed.text}\n{note}" if note else distributed.text
+        return ToolResult(text, summary=text.split("\n", 1)[0], trusted=distributed.trusted)
     result = run_query(query, ctx.user_ns, max_rows)
     text = result.to_text(ctx.max_result_chars, note)
     # Numbers, dates and booleans carry no instructions; text columns may, and so may
     # column names (a CSV header) that are not short identifiers.
     trusted = all(_NON_TEXT_TYPE.match(t) for t in result.types) and all_names(result.columns)
     return ToolResult(text, summary=text.split("\n", 1)[0], trusted=trusted)
+
+
+def _distributed_answer(query: str, ctx: ToolContext, max_rows: int) -> EngineAnswer | None:
+    """The answer of the engine that holds the frames the query names, when they are Spark or
+    Dask frames; None for local data (DuckDB runs it). Mixing engines in one query is refused:
+    it would mean moving one side's data to the other."""
+    from agent_kernel.tools.engines import engine_for
+
+    frames = referenced_frames(query, ctx.user_ns)
+    kinds = {name: frame_kind(frame) or "" for name, frame in frames.items()}
+    remote = {name: kind for name, kind in kinds.items() if kind in ("spark", "dask")}
+    if not remote:
+        return None
+    if len(set(kinds.values())) > 1:
+        listed = ", ".join(f"{name} ({kind})" for name, kind in sorted(kinds.items()))
+        raise ToolError(
+            f"one query cannot join frames of different engines: {listed}. Bring the small "
+            "side to the big one first with run_python, e.g. spark.createDataFrame(small_pdf) "
+            "for Spark, or query a bounded part as pandas (big.limit(1000).toPandas())"
+        )
+    engine = engine_for(next(iter(frames.values())))
+    assert engine is not None
+    return engine.sql(query, frames, max_rows, ctx.max_result_chars)
 
 
 def run_query(

@@ -33,6 +33,10 @@ _FRAME_CLASSES = {
     ("polars", "LazyFrame"): "polars.LazyFrame",
     ("pyarrow", "Table"): "pyarrow",
     ("pyarrow", "RecordBatch"): "pyarrow",
+    # Distributed engines: described and queried where the data lives (tools/engines/).
+    ("pyspark", "DataFrame"): "spark",
+    ("dask", "DataFrame"): "dask",
+    ("dask_expr", "DataFrame"): "dask",
 }
 # Packages whose objects have a cheap `.shape` attribute worth showing.
 _SHAPED_PACKAGES = frozenset(
@@ -139,7 +143,9 @@ def list_variables(ctx: ToolContext) -> ToolResult:
     # Untrusted unless every part is our own words: names written in code, type names,
     # sizes and numbers. A string's value, a repr or a repr's error message is data.
     own_words = all(
-        is_name(name) and is_name(kind.replace(", ", ",")) and is_value(value)
+        is_name(name)
+        and is_name(kind.replace(", ", ","))
+        and (is_value(value) or frame_kind(variables[name]) in ("spark", "dask"))
         for name, kind, _, value in rows
     )
     return ToolResult(bounded, summary=title.rstrip(":"), trusted=own_words)
@@ -155,10 +161,28 @@ def _described(variables: dict[str, Any], order: list[str]) -> Iterator[tuple[st
             if expired():
                 yield name, (_safe_type_name(obj), "", "<not described: listing took too long>")
                 continue
+            if frame_kind(obj) in ("spark", "dask"):
+                # Library code talking to a JVM or a scheduler: an alarm must not cut a
+                # py4j exchange in half, so it runs under the exception guard only.
+                yield name, _distributed_row(obj)
+                continue
             try:
                 yield name, user_code.guarded(functools.partial(_describe, obj), obj)
             except user_code.UserCodeFailed as failed:
                 yield name, (_safe_type_name(obj), "", failed.label)
+
+
+def _distributed_row(obj: Any) -> Row:
+    from agent_kernel.tools.engines import engine_for
+
+    engine = engine_for(obj)
+    try:
+        listing = engine.listing(obj) if engine else None
+        if listing is None:
+            return type_name(obj), "", ""
+        return type_name(obj), listing.size_text(), listing.engine_text()
+    except Exception as exc:  # a stopped session, a lost cluster
+        return type_name(obj), "", f"<{frame_kind(obj)} unavailable: {type(exc).__name__}>"
 
 
 def _safe_type_name(obj: Any) -> str:
@@ -234,7 +258,8 @@ def variable_lines(ctx: ToolContext, limit: int = 40) -> list[str]:
     for name, (kind, size, value) in _described(variables, order[:limit]):
         # Text values are data: the context shows only what is our own words (numbers);
         # list_variables shows the rest, marked as data.
-        if not (is_name(name) and is_value(value)):
+        ours = frame_kind(variables[name]) in ("spark", "dask")  # the engine's name
+        if not (is_name(name) and (is_value(value) or ours)):
             if not is_name(name):
                 continue
             value = ""
