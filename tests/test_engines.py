@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from jupyter_client.manager import KernelManager
 
 from agent_kernel.testing import Reply, ScriptedServer, ToolCall
 from tests.conftest import TEST_KEY
-from tests.test_kernel import interrupt_when_requested, run_code
+from tests.test_kernel import run_code
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 REQUIRED = os.environ.get("ENGINES_REQUIRED") == "1"
@@ -237,22 +236,3 @@ def test_dask_describe_runs_on_the_cluster_and_sql_names_the_alternative(
     assert "sql does not run on Dask frames (readings)" in refused and ".compute()" in refused
     assert tasks >= 20, tasks  # the workers ran the reductions, a task per partition at least
     assert grown < 30, f"kernel RSS grew {grown} MB (the frame is 41 MB as pandas)"
-
-
-@spark_test
-@pytest.mark.spark
-def test_stop_cancels_the_spark_job_and_ends_the_run(spark_kernel: EngineKernel) -> None:
-    kernel = spark_kernel
-    kernel.run(
-        "huge = spark.range(0, 2_000_000_000, numPartitions=8)"
-        ".selectExpr('id', 'rand(2) * id AS v')"
-    )
-    kernel.server.add(Reply(tool_calls=[ToolCall("describe_dataframe", {"name": "huge"})]))
-    first = len(kernel.server.requests)
-    interrupt_when_requested(kernel.km, kernel.server, requests=first + 1)
-    started = time.monotonic()
-    output = kernel.run("%%agent\nDescribe huge.")
-    assert "Run interrupted" in output and "Traceback" not in output
-    assert time.monotonic() - started < 60  # the whole summary would take many minutes
-    time.sleep(2)
-    assert kernel.value("spark.sparkContext.statusTracker().getActiveJobsIds()") == []

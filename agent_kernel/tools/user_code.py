@@ -69,7 +69,7 @@ def guarded(func: Callable[[], T], owner: Any = None, timeout: float | None = No
     if cls is not None and cls in _slow_types:
         raise UserCodeFailed("<repr timed out earlier>")
     limit = current_timeout() if timeout is None else timeout
-    if _interrupt_pending():
+    if interrupt_pending():
         raise KeyboardInterrupt  # Stop was pressed just before: do not start user code
     try:
         if _SIGNALS and threading.current_thread() is threading.main_thread():
@@ -88,7 +88,7 @@ def guarded(func: Callable[[], T], owner: Any = None, timeout: float | None = No
         raise UserCodeFailed(f"<repr failed: {_exception_line(exc)}>") from None
 
 
-def _interrupt_pending() -> bool:
+def interrupt_pending() -> bool:
     """True when a kernel interrupt already asked the running cell's task to stop (it lands
     only when the event loop regains control, which synchronous code here delays)."""
     import asyncio

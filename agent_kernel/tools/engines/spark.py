@@ -138,6 +138,10 @@ def _job_group(frame: Any, description: str) -> Iterator[_Group]:
     """Spark jobs started inside run in one job group, read back by the status tracker."""
     import uuid
 
+    from agent_kernel.tools.user_code import interrupt_pending
+
+    if interrupt_pending():  # Stop was pressed just before: start no job
+        raise KeyboardInterrupt
     context = frame.sparkSession.sparkContext
     group = f"agent-kernel-{uuid.uuid4().hex[:8]}"
     context.setJobGroup(group, description)
