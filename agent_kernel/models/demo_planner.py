@@ -106,7 +106,15 @@ def plan(messages: list[dict[str, Any]], tools: set[str]) -> Step:
     turn = current_turn(messages)
     if re.search(FIX_WORDS, turn.request.lower()):
         return fix_step(turn, Step)  # it reads failed calls itself (an edit refused, say)
-    failed = next((r for r in turn.results if r[2].startswith("Error:")), None)
+    failed = next(
+        (
+            r
+            for r in turn.results
+            # sql refusing a Dask frame is a step of the plan: the aggregate goes to Dask.
+            if r[2].startswith("Error:") and "does not run on Dask frames" not in r[2]
+        ),
+        None,
+    )
     if failed is not None:
         return Step(answer=f"The `{failed[0]}` step did not work: {failed[2][len('Error: ') :]}")
     text = turn.request.lower()
