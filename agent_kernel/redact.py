@@ -133,8 +133,10 @@ class StreamRedactor:
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
         self.secrets = [s for s in secrets if s and len(s) >= 6]
-        # Hex doubles a secret's length: hold back enough for its longest form.
-        self.hold = max([HOLD_BACK_CHARS, *(2 * len(s) for s in self.secrets)])
+        # Hex doubles a secret's length: hold back enough for its longest form (and a split
+        # one's separators); a cut never falls inside any form redact() looks for.
+        self.hold = max([HOLD_BACK_CHARS, *(2 * len(s) + 16 for s in self.secrets)])
+        self.forms = sorted({f for s in self.secrets for f in transformed_forms(s)}, key=len)
         self._pending = ""  # raw text not yet released
 
     def feed(self, piece: str) -> str:
@@ -155,7 +157,8 @@ class StreamRedactor:
         """`cut`, moved back to the start of any match that crosses or touches it."""
         text = self._pending
         spans = [(m.start(), m.end()) for m in _KEY_SHAPES.finditer(text)]
-        for secret in self.secrets:
+        spans += [(m.start(), m.end()) for m in _NAMED_VALUE.finditer(text)]
+        for secret in self.forms:
             start = text.find(secret)
             while start != -1:
                 spans.append((start, start + len(secret)))

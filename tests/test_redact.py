@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import random
 
 import pytest
@@ -30,7 +31,8 @@ def test_any_split_gives_what_redacting_the_whole_gives() -> None:
     text = (
         f"start {KEY} middle {SECRET}, then AKIA{'B' * 16} and ghp_{'c' * 30}. "
         + "plain words " * 40
-        + f"{SECRET}{SECRET} end {KEY}"
+        + f"{SECRET}{SECRET} end {KEY}; encoded {base64.b64encode(SECRET.encode()).decode()}, "
+        + f"hex {SECRET.encode().hex()}, password: Zq8!xv#42Lm and more words after it"
     )
     for _ in range(300):
         sizes = [rng.randint(1, 40) for _ in range(rng.randint(1, 60))]
