@@ -77,7 +77,7 @@ async def bare_loop(steps):
 
 WAIT_FOR_INDEXING = """\
 _agent = get_ipython().magics_manager.registry["AgentMagics"].kernel_agent
-if _agent._indexing is not None:
+if getattr(_agent, "_indexing", None) is not None:  # indexing on a thread (older versions)
     _agent._indexing.result()
 """
 
