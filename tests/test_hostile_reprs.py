@@ -102,7 +102,7 @@ def test_raising_and_hanging_reprs_show_as_labels_and_do_not_stall(
     assert took < 30, took
     # The first model call already saw the variables section of the context: labels only.
     context = server.requests[0].body["messages"][0]["content"]
-    assert "- raising: RaisingStr" in context and "no repr for you" not in context
+    assert "- raising: RaisingStr\n" in context and "<repr failed" not in context
     listing = server.requests[1].body["messages"][-1]["content"]
     assert re.search(r"\| raising +\| RaisingStr +\| +\| <repr failed: ValueError: no", listing)
     # Timed out when the context listed them, then not asked again.
