@@ -33,6 +33,7 @@ class MemoryIndex:
         metadatas: Sequence[Metadata],
     ) -> None:
         if ids:
+            texts, metadatas = redacted_entries(texts, metadatas)
             self.terms.put(collection, ids, texts, metadatas)
             self.nudge()
 
@@ -140,3 +141,18 @@ def terms_path(chroma_dir: Path, location: Location) -> Path:
 
     digest = hashlib.sha256(location.to_json().encode()).hexdigest()[:10]
     return chroma_dir.parent / f"recall-server-{digest}.sqlite"
+
+
+def redacted_entries(
+    texts: Sequence[str], metadatas: Sequence[Metadata]
+) -> tuple[list[str], list[Metadata]]:
+    """The redaction boundary of the index: the text index is the first file an entry reaches
+    (the worker copies it into Chroma later), so secrets are removed here, in the kernel."""
+    from agent_kernel.redact import redact, secret_env_values
+
+    secrets = secret_env_values()
+    cleaned = [
+        {k: redact(v, secrets) if isinstance(v, str) else v for k, v in m.items()}
+        for m in metadatas
+    ]
+    return [redact(t, secrets) for t in texts], cleaned
