@@ -121,33 +121,41 @@ def secret_env_values(key_env: str = "OPENAI_API_KEY") -> list[str]:
     return [os.environ[n] for n in names if os.environ.get(n)]
 
 
-HOLD_BACK_CHARS = 64  # longer than the longest prefix by which _KEY_SHAPES recognises a key
+# A key-like name and its separator at the end of the text, with the value not yet complete:
+# the name must go out together with its value, or the value could not be recognised later.
+_NAME_AT_END = re.compile(
+    _NAMED_VALUE.pattern.replace("(?P<value>[A-Za-z0-9+/=_\\-.~!@#$%^&*]{6,})", "")
+    + r"(?:[A-Za-z0-9+/=_\-.~!@#$%^&*])*$"
+)
+_TRAILING_TOKEN = re.compile(r"\S*$")
 
 
 class StreamRedactor:
-    """Redacts a text that arrives in pieces, in time proportional to the pieces.
+    """Redacts a text that arrives in pieces, in time proportional to the pieces, and shows
+    each piece as soon as nothing in it could still become a secret.
 
     Redacting the whole reply again on every piece costs O(n²) over a long answer (a 2 MB
-    streamed answer took 27 s to show). Instead only a window is redacted: the tail not yet
-    released plus the new piece. A cut is released only where no secret or key-shaped match
-    crosses it, and a tail of at least HOLD_BACK_CHARS (or the longest secret) is kept back,
-    since a secret can arrive split across pieces.
+    streamed answer took 27 s to show). Instead only the text not yet released is redacted.
+    What is held back is only what could still grow into something redact() removes: the
+    last unfinished word (a key, a secret or an encoded form of one has no spaces), a key-like
+    name with its value so far, and the start of a known secret split by separators. Every
+    other word is shown at once: a fixed hold-back of 64 characters kept the last dozen words
+    of a streamed reply off the screen.
     """
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
         self.secrets = [s for s in secrets if s and len(s) >= 6]
-        # Hex doubles a secret's length: hold back enough for its longest form (and a split
-        # one's separators); a cut never falls inside any form redact() looks for.
-        self.hold = max([HOLD_BACK_CHARS, *(2 * len(s) + 16 for s in self.secrets)])
         self.forms = sorted({f for s in self.secrets for f in transformed_forms(s)}, key=len)
+        # How far back a split secret (its characters with separators between) can reach.
+        self.window = max([64, *(2 * len(s) + 16 for s in self.secrets)])
         self._pending = ""  # raw text not yet released
 
     def feed(self, piece: str) -> str:
         """The redacted text that can be shown now (possibly empty)."""
         self._pending += piece
-        if len(self._pending) < 2 * self.hold:
+        cut = self._safe_cut(len(self._pending) - self._hold())
+        if cut <= 0:
             return ""
-        cut = self._safe_cut(len(self._pending) - self.hold)
         released, self._pending = self._pending[:cut], self._pending[cut:]
         return redact(released, self.secrets)
 
@@ -155,6 +163,29 @@ class StreamRedactor:
         """The rest, redacted: the stream has ended."""
         released, self._pending = self._pending, ""
         return redact(released, self.secrets)
+
+    def _hold(self) -> int:
+        """How many characters at the end could still be the start of something redacted."""
+        text = self._pending
+        hold = len(_TRAILING_TOKEN.search(text).group(0))  # type: ignore[union-attr]
+        named = _NAME_AT_END.search(text[-self.window :])
+        if named is not None:
+            hold = max(hold, len(text[-self.window :]) - named.start())
+        return max(hold, self._split_secret_start(text))
+
+    def _split_secret_start(self, text: str) -> int:
+        """Characters from the start of a known secret's beginning, split by separators, that
+        ends the text ("sk-ab" + "cd..." arriving in pieces)."""
+        tail = text[-self.window :]
+        kept = [i for i, c in enumerate(tail) if not _SEPARATORS.match(c)]
+        joined = "".join(tail[i] for i in kept)
+        longest = 0
+        for secret in self.secrets:
+            for length in range(min(len(secret) - 1, len(joined)), 0, -1):
+                if joined.endswith(secret[:length]):
+                    longest = max(longest, len(tail) - kept[len(joined) - length])
+                    break
+        return longest
 
     def _safe_cut(self, cut: int) -> int:
         """`cut`, moved back to the start of any match that crosses or touches it."""

@@ -46,3 +46,14 @@ def test_nothing_of_a_secret_is_released_before_it_is_complete() -> None:
     released = "".join(redactor.feed(c) for c in ("x" * 200 + SECRET[:-1]))
     assert SECRET[:6] not in released  # held back: it could be the start of the secret
     assert (redactor.feed(SECRET[-1]) + redactor.flush()).endswith("x[REDACTED]")
+
+
+def test_words_are_shown_as_they_arrive_and_only_a_possible_secret_waits() -> None:
+    redactor = StreamRedactor([SECRET])
+    assert redactor.feed("The answer is ") == "The answer is "
+    assert redactor.feed("t01 ") == "t01 "
+    assert redactor.feed("t02") == ""  # an unfinished word could still become a key
+    assert redactor.feed(" and your password: hun") == "t02 and your "
+    assert redactor.feed("ter2 ") + redactor.feed("ok ") == "password: [REDACTED] ok "
+    assert redactor.feed('"hunter2-cor" + ') == '"'  # a split secret's start waits
+    assert "hunter" not in redactor.feed('"rect-horse" done ') + redactor.flush()

@@ -113,6 +113,8 @@ class TraceWidget:
             self._dirty_reply = True
         elif event.kind == "model_finished":
             self._reply_tail = (self._reply_tail + self._reply.flush())[-REPLY_TAIL_CHARS:]
+            self._dirty_reply = True
+            self._draw_reply()  # the reply's last words, now, not when the run ends
         step = self._builder.add(event)
         if step is not None:
             self._dirty[step["index"]] = step
