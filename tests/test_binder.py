@@ -73,7 +73,7 @@ def test_post_build_installs_the_extension_in_a_fresh_environment(tmp_path: Path
 
     Every `make test` runs it offline in about a tenth of the time: dependencies come from
     this environment and the extension `make labextension` built is copied in (the package's
-    build hook then skips Node). With AGENT_KERNEL_TEST_BINDER=full (CI) it resolves
+    build hook then skips Node). With AGENT_KERNEL_TEST_BINDER=full (by hand) it resolves
     everything from the package index with no cache and builds the extension with Node."""
     source = clean_copy(tmp_path / "repo")
     venv = tmp_path / "env"
