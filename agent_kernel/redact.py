@@ -11,6 +11,7 @@ documents and metadata, traces, `%agent context`, approval cards and logs.
 from __future__ import annotations
 
 import base64
+import functools
 import math
 import os
 import re
@@ -51,12 +52,13 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     return _NAMED_VALUE.sub(_named_value, text)
 
 
-def transformed_forms(secret: str) -> list[str]:
+@functools.lru_cache(maxsize=64)  # called for every text redacted; a run has few secrets
+def transformed_forms(secret: str) -> tuple[str, ...]:
     """The secret as it is, reversed, base64 (standard and URL-safe, at every alignment),
     hex and URL-encoded: the forms agent code would use to slip it past an exact match."""
     forms = {secret}
     if len(secret) < MIN_TRANSFORMED:
-        return list(forms)
+        return (secret,)
     raw = secret.encode()
     forms |= {secret[::-1], raw.hex(), raw.hex().upper()}
     forms |= {urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}
@@ -65,7 +67,7 @@ def transformed_forms(secret: str) -> list[str]:
             core = _aligned_core(encode(b"\0" * offset + raw).decode(), offset, len(raw))
             if len(core) >= MIN_TRANSFORMED:
                 forms.add(core)
-    return sorted(forms, key=len, reverse=True)
+    return tuple(sorted(forms, key=len, reverse=True))
 
 
 def _aligned_core(encoded: str, offset: int, length: int) -> str:
