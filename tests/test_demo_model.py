@@ -34,7 +34,7 @@ def test_an_aggregate_is_computed_on_the_live_frame(demo: InteractiveShell) -> N
     assert tools == ["list_variables", "describe_dataframe", "sql"]
     means = demo.user_ns["penguins"].groupby("species").body_mass_g.mean().round(2)
     best = means.idxmax()
-    assert answer.startswith(f"**{best}** comes first by avg_body_mass_g: {means[best]:g}")
+    assert answer.startswith(f"**{best}** comes first by average body mass g: {means[best]:g}")
     assert "```sql\nSELECT species, round(avg(body_mass_g), 2)" in answer
     assert answer.endswith(
         '_— answered by the offline demo model (`%config Agent.model = "demo"`)_'
@@ -44,7 +44,8 @@ def test_an_aggregate_is_computed_on_the_live_frame(demo: InteractiveShell) -> N
 def test_a_count_and_a_filter_by_a_named_value(demo: InteractiveShell) -> None:
     answer, _ = ask(demo, "Which island has the most penguins?")
     counts = demo.user_ns["penguins"].island.value_counts()
-    assert answer.startswith(f"**{counts.index[0]}** comes first by count: {counts.iloc[0]}")
+    most = f"**{counts.index[0]}** comes first by number of rows: {counts.iloc[0]}"
+    assert answer.startswith(most)
     answer, _ = ask(demo, "Which species is heaviest on Biscoe island?")
     assert "WHERE species IS NOT NULL AND island = 'Biscoe'" in answer
 

@@ -68,9 +68,9 @@ def test_01_quickstart_answers_from_the_sales_data(folder: Path) -> None:
     exec(source.rsplit("\n", 1)[0], scope)  # the same seeded data, without displaying it
     sales = scope["sales"]
     march = sales[sales.month == "Mar"].groupby("region").revenue.sum().round(2)
-    assert f"**{march.idxmax()}** comes first by sum_revenue: {march.max():g}" in shown(region)
+    assert f"**{march.idxmax()}** comes first by total revenue: {march.max():g}" in shown(region)
     units = sales.groupby("product").units.sum()
-    assert f"**{units.idxmax()}** comes first by sum_units: {units.max()}" in shown(product)
+    assert f"**{units.idxmax()}** comes first by total units: {units.max()}" in shown(product)
     (trace,) = traces(region)
     assert trace["demo"] is True and trace["model"] == "demo" and trace["status"] == "answered"
     assert DEMO_LABEL in shown(product)
@@ -87,8 +87,10 @@ def test_02_data_analysis_asks_before_code_and_answers_aggregates(folder: Path) 
 
     penguins = load_penguins()
     mass = penguins.groupby("species").body_mass_g.mean().round(2)
-    assert f"**{mass.idxmax()}** comes first by avg_body_mass_g: {mass.max():g}" in shown(heaviest)
-    assert f"**{penguins.island.value_counts().index[0]}** comes first by count" in shown(island)
+    heaviest_line = f"**{mass.idxmax()}** comes first by average body mass g: {mass.max():g}"
+    assert heaviest_line in shown(heaviest)
+    top_island = penguins.island.value_counts().index[0]
+    assert f"**{top_island}** comes first by number of rows" in shown(island)
     decided = store(folder).query(
         "SELECT data ->> 'tool', data ->> 'by' FROM events WHERE kind = 'approval_decided'"
     )
@@ -194,9 +196,9 @@ def test_07_bigger_data_describes_and_aggregates_through_spark_and_dask(folder: 
     spark_describe, spark_group, dask_describe, dask_group = (shown(c) for c in agent_cells(nb))
     assert "events: pyspark.sql.DataFrame, 3,000,000 rows × 3 columns" in spark_describe
     assert "- amount: double, no nulls; min" in spark_describe and DEMO_LABEL in spark_describe
-    assert "comes first by sum_amount" in spark_group and "FROM events" in spark_group
+    assert "comes first by total amount" in spark_group and "FROM events" in spark_group
     assert "readings: dask.dataframe.DataFrame, 241,920 rows × 4 columns" in dask_describe
-    assert "comes first by avg_x" in dask_group and "Dask computed it" in dask_group
+    assert "comes first by average x" in dask_group and "Dask computed it" in dask_group
     # The group-bys ran in the engines: Spark's jobs in a job group, Dask on its workers.
     steps = [s["name"] for t in traces(agent_cells(nb)[3]) for s in t["steps"]]
     assert "run_python" in steps

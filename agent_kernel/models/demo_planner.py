@@ -218,7 +218,7 @@ def _aggregate(turn: Turn, text: str, tools: set[str]) -> Step:
     measure = found[1].splitlines()[0].split(": ", 1)[-1].split(",")[1].split()[0]
     runner_up = f", ahead of {rest[0][0]} ({rest[0][1]})" if rest else ""
     rank = "is lowest" if query.endswith(" ASC") else "comes first"
-    answer = f"**{group}** {rank} by {measure}: {value}{runner_up}."
+    answer = f"**{group}** {rank} by {in_words(measure)}: {value}{runner_up}."
     return Step(answer=f"{answer}\n\nThe query I ran:\n\n```sql\n{query}\n```")
 
 
@@ -250,8 +250,8 @@ def _aggregate_with_dask(
     runner_up = f", ahead of {rest[0][0]} ({rest[0][1]})" if rest else ""
     rank = "is lowest" if ascending else "comes first"
     return Step(
-        answer=f"**{first}** {rank} by {name}: {value}{runner_up}. Dask computed it on its "
-        f"workers (SQL does not run on Dask frames):\n\n```python\n{code}\n```"
+        answer=f"**{first}** {rank} by {in_words(name)}: {value}{runner_up}. Dask computed it on "
+        f"its workers (SQL does not run on Dask frames):\n\n```python\n{code}\n```"
     )
 
 
@@ -413,6 +413,15 @@ def _pick(columns: list[Column], text: str, *, numeric: bool, named: bool = Fals
     if score(ranked[0]) > 0 or not named:
         return ranked[0]
     return None
+
+
+def in_words(alias: str) -> str:
+    """A result column's alias as prose: "sum_revenue" -> "total revenue"."""
+    how, _, column = alias.partition("_")
+    words = {"sum": "total", "avg": "average", "mean": "average", "min": "lowest", "max": "highest"}
+    if how == "count" and not column:
+        return "number of rows"
+    return f"{words[how]} {column.replace('_', ' ')}" if how in words and column else alias
 
 
 def _query(frame: str, columns: list[Column], text: str) -> str | None:
