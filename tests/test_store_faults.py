@@ -324,3 +324,30 @@ def test_an_observer_failure_is_one_line_per_run(project_dir: Path, server: Scri
         (line,) = lines_with(shown, "failed on a")
         assert "broken" in line and "observer bug" in line and "the run goes on" in line
         assert "Traceback" not in shown
+
+
+def test_a_full_disk_during_memory_use_is_one_line_and_memories_still_read(
+    tmp_path: Path, server: ScriptedServer
+) -> None:
+    disk = tmp_path / "small-disk"
+    disk.mkdir()
+    mount("-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk))
+    try:
+        project = disk / "project"
+        project.mkdir()
+        with kernel_in(project, server) as kernel:
+            kept = kernel.run('%agent remember "Revenue is in euros"')
+            assert "Traceback" not in kept
+            filler = fill(disk)
+            full = kernel.run('%agent remember "Fiscal year starts in April"')
+            assert "Traceback" not in full and full.strip()
+            assert len(full.strip().splitlines()) <= 2, full  # one line that says what to do
+            assert "full" in full.lower() or "space" in full.lower(), full
+            listed = kernel.run("%agent memory")
+            assert "Traceback" not in listed and "euros" in listed
+            filler.unlink()
+            again = kernel.run('%agent remember "Fiscal year starts in April"')
+            assert "Traceback" not in again
+            assert "April" in kernel.run("%agent memory")
+    finally:
+        unmount(disk)

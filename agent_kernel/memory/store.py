@@ -51,6 +51,7 @@ class StoreUnavailableError(AgentError):
 STORE_FAULTS = (StoreBusyError, StoreVersionError, StoreDamagedError, StoreUnavailableError)
 _FULL = re.compile(r"no space left|disk (is )?full|ENOSPC", re.IGNORECASE)
 _READ_ONLY = re.compile(r"read-only file system|permission denied|read.only|EROFS|EACCES", re.I)
+_UNWRITABLE = re.compile(r"could not (write|open|sync|truncate) file|I/O error", re.IGNORECASE)
 
 
 def classify(exc: BaseException, path: Path) -> AgentError:
@@ -158,6 +159,14 @@ class Store:
             duckdb.FatalException,
         ) as exc:
             raise classify(exc, self.path) from None
+        except duckdb.TransactionException as exc:  # a commit the disk refused is a file fault
+            if (
+                _FULL.search(str(exc))
+                or _READ_ONLY.search(str(exc))
+                or _UNWRITABLE.search(str(exc))
+            ):
+                raise classify(exc, self.path) from None
+            raise
 
     @contextlib.contextmanager
     def holding(self, *, lock_wait: float = 0) -> Iterator[Any]:
