@@ -202,7 +202,7 @@ test('an agent cell runs live, leaves a trace, and the trace renders with no ker
   await page.notebook.addCell('code', `%%agent\n${CODE_REQUEST}`);
   await page.notebook.runCell(2, { inplace: true, wait: false });
   const second = (await page.notebook.getCellLocator(2))!;
-  const card = second.locator('.agent-kernel-approval');
+  const card = second.locator('.agent-kernel-approval').first();
   await expect(card).toBeVisible({ timeout: 30_000 });
   await expect(card).toContainText('run_python needs your approval');
   await expect(card).toContainText('total = sales.revenue.sum()');
@@ -210,6 +210,14 @@ test('an agent cell runs live, leaves a trace, and the trace renders with no ker
   await card.scrollIntoViewIfNeeded();
   await shot(page, '3b-approval-card');
   await card.locator('button', { hasText: 'Approve' }).click();
+  // The code ran in the sandbox; what it changed comes back as a diff to promote (data from
+  // the sql result is in view, so the change is asked for too).
+  const promote = second.locator('.agent-kernel-approval').nth(1);
+  await expect(promote).toContainText('promote_variables needs your approval', {
+    timeout: 60_000
+  });
+  await expect(promote).toContainText('total: float64 (new)');
+  await promote.locator('button', { hasText: 'Approve' }).click();
   await expect(second.locator('.jp-RenderedAgentTrace')).toBeVisible({ timeout: 60_000 });
   await expect(second).toContainText('The total revenue is 10,470.');
   await expect(card).toContainText('Approved by');
