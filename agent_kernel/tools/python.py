@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import ast
-import contextlib
 import itertools
 import linecache
-import signal
 import sys
-import threading
 import traceback
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from agent_kernel.tools.base import ToolContext, ToolResult, bound_text, tool
+from agent_kernel.tools.interruptible import interruptible
 from agent_kernel.tools.outputs import bounded_repr
 
 _run_counter = itertools.count(1)
@@ -57,7 +55,7 @@ async def _run_in_kernel(source: str, filename: str, ctx: ToolContext) -> ToolRe
     error: BaseException | None = None
     with capture_output(stdout=True, stderr=True, display=shell is not None) as captured:
         try:
-            with _interruptible():
+            with interruptible():
                 value = await _executor(source, filename)(namespace)
         except (KeyboardInterrupt, SystemExit) as exc:
             if isinstance(exc, KeyboardInterrupt):
@@ -134,23 +132,6 @@ async def _execute(code: Any, namespace: dict[str, Any]) -> Any:
     if code.co_flags & inspect.CO_COROUTINE:
         result = await result
     return result
-
-
-@contextlib.contextmanager
-def _interruptible() -> Iterator[None]:
-    """Let a kernel interrupt stop long synchronous code.
-
-    While an async cell runs, ipykernel turns SIGINT into a cancellation that only lands when
-    the event loop regains control; code stuck in a loop would never see it.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _flush_figures() -> None:

@@ -113,3 +113,15 @@ def engine_for(obj: Any) -> DistributedEngine | None:
 
         return DaskEngine()
     return None
+
+
+def select_columns(names: list[str], wanted: list[str] | None, limit: int) -> list[str]:
+    """The columns to describe: those asked for (each must exist), else the first `limit`."""
+    from agent_kernel.tools.base import ToolError
+
+    if not wanted:
+        return names[:limit]
+    missing = [w for w in wanted if w not in names]
+    if missing:
+        raise ToolError(f"no column named {missing[0]!r}; omit columns to describe them all")
+    return wanted[:limit]

@@ -9,15 +9,12 @@ the numeric columns, the row count and null counts, and the first rows of the fi
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from agent_kernel.tools.base import ToolError, bound_text
-from agent_kernel.tools.engines import EngineAnswer, Listing, own_words
+from agent_kernel.tools.engines import EngineAnswer, Listing, own_words, select_columns
+from agent_kernel.tools.interruptible import interruptible
 from agent_kernel.tools.tables import format_table, format_value, plural
 
 MAX_COLUMNS = 40
@@ -46,7 +43,7 @@ class DaskEngine:
         import dask
 
         names = [str(c) for c in frame.columns]
-        selected = _select(names, columns)
+        selected = select_columns(names, columns, MAX_COLUMNS)
         part = frame[selected]
         numeric = part.select_dtypes(include="number")
         started = time.perf_counter()
@@ -57,7 +54,7 @@ class DaskEngine:
         ]
         if len(numeric.columns):
             lazy.append(numeric.describe())
-        with _interruptible():  # Stop raises KeyboardInterrupt; the client releases the work
+        with interruptible():  # Stop raises KeyboardInterrupt; the client releases the work
             computed = dask.compute(*lazy)
         seconds = time.perf_counter() - started
         rows, nulls, head = int(computed[0]), computed[1], computed[2]
@@ -98,29 +95,6 @@ class DaskEngine:
             "e.g. df.groupby('key').value.sum().compute(), or bring a small part to pandas "
             "with df.head(1000) and query that"
         )
-
-
-@contextlib.contextmanager
-def _interruptible() -> Iterator[None]:
-    """While a run is active, SIGINT only cancels the cell's task, which lands when the event
-    loop regains control; a blocking compute would hold it off until the end."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _select(names: list[str], wanted: list[str] | None) -> list[str]:
-    if not wanted:
-        return names[:MAX_COLUMNS]
-    missing = [w for w in wanted if w not in names]
-    if missing:
-        raise ToolError(f"no column named {missing[0]!r}; omit columns to describe them all")
-    return wanted[:MAX_COLUMNS]
 
 
 def _scheduler() -> str:

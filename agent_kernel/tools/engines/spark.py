@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from agent_kernel.tools.base import ToolError, bound_text
-from agent_kernel.tools.engines import EngineAnswer, Listing, own_words
+from agent_kernel.tools.engines import EngineAnswer, Listing, own_words, select_columns
 from agent_kernel.tools.tables import format_table, format_value, plural
 
 STATISTICS = ("count", "mean", "stddev", "min", "25%", "50%", "75%", "max")
@@ -46,7 +46,7 @@ class SparkEngine:
     def describe(
         self, name: str, frame: Any, columns: list[str] | None, limit: int
     ) -> EngineAnswer:
-        selected = _select(frame.columns, columns)
+        selected = select_columns(frame.columns, columns, MAX_COLUMNS)
         with _job_group(frame, f"agent-kernel describe {name}") as group:
             started = time.perf_counter()
             from pyspark.sql import functions as F
@@ -166,15 +166,6 @@ def _job_group(frame: Any, description: str) -> Iterator[_Group]:
             signal.signal(signal.SIGINT, previous)
         context.setLocalProperty("spark.jobGroup.id", None)
         context.setLocalProperty("spark.job.description", None)
-
-
-def _select(names: list[str], wanted: list[str] | None) -> list[str]:
-    if not wanted:
-        return names[:MAX_COLUMNS]
-    missing = [w for w in wanted if w not in names]
-    if missing:
-        raise ToolError(f"no column named {missing[0]!r}; omit columns to describe them all")
-    return wanted[:MAX_COLUMNS]
 
 
 def _column_line(column: str, dtype: str, stats: dict[str, dict[str, Any]], total: int) -> str:
