@@ -120,6 +120,10 @@ class Store:
     # once, so this process's own uses (the kernel thread, a server handler) take turns.
     _use_lock = threading.RLock()
     _held: ClassVar[dict[Path, Any]] = {}  # files this process's writer keeps open just now
+    # Held while this process has a DuckDB file open. A fork (the run_python sandbox) takes it
+    # first: a child copied while DuckDB's own locks were held by another thread would hang on
+    # its first DuckDB call (measured: agent code's duckdb.connect in the child never returned).
+    fork_gate = threading.RLock()
 
     def __init__(self, path: Path | str, *, lock_wait: float = LOCK_WAIT_SECONDS) -> None:
         self.path = Path(path)
@@ -131,7 +135,7 @@ class Store:
     def connect(self, *, read_only: bool = False, lock_wait: float | None = None) -> Iterator[Any]:
         """A connection for one short use; the file is closed when the block ends. While this
         process's writer holds the file open, its connection serves (no second open)."""
-        with Store._use_lock, self._file_faults():
+        with Store.fork_gate, Store._use_lock, self._file_faults():
             held = Store._held.get(self.path.resolve())
             if held is not None:
                 yield held
@@ -173,17 +177,18 @@ class Store:
         """Keep the file open for a while (the background writer, between its batches): this
         process's other uses share the connection; each use still takes `_use_lock`."""
         key = self.path.resolve()
-        with Store._use_lock:
-            self._ensure_migrated(lock_wait)
-            con = self._open(read_only=False, lock_wait=lock_wait)
-            Store._held[key] = con
-        try:
-            yield con
-        finally:
+        with Store.fork_gate:
             with Store._use_lock:
-                Store._held.pop(key, None)
-                with contextlib.suppress(Exception):
-                    con.close()
+                self._ensure_migrated(lock_wait)
+                con = self._open(read_only=False, lock_wait=lock_wait)
+                Store._held[key] = con
+            try:
+                yield con
+            finally:
+                with Store._use_lock:
+                    Store._held.pop(key, None)
+                    with contextlib.suppress(Exception):
+                        con.close()
 
     def write(self, statements: Sequence[Statement], *, lock_wait: float | None = None) -> None:
         """Run statements in one transaction: all of them are recorded, or none. A failure is

@@ -69,7 +69,10 @@ async def run_in_fork(
 
     read_fd, write_fd = os.pipe()
     scratch = tempfile.mkdtemp(prefix="agent-sandbox-")
-    with warnings.catch_warnings():
+    from agent_kernel.memory.store import Store
+
+    # No thread of this process may be inside DuckDB when it is copied (see Store.fork_gate).
+    with Store.fork_gate, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # "fork with threads": handled
         pid = os.fork()
     if pid == 0:  # the child never returns from here
