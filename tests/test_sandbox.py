@@ -201,7 +201,10 @@ def children() -> set[int]:
     """Live child processes of this test process (zombies excluded)."""
     found: set[int] = set()
     for task in Path("/proc/self/task").iterdir():
-        text = (task / "children").read_text()
+        try:
+            text = (task / "children").read_text()
+        except OSError:  # the thread ended after the listing: it has no children to count
+            continue
         for pid in text.split():
             with contextlib.suppress(OSError):
                 if Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z":
