@@ -52,6 +52,11 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     return _NAMED_VALUE.sub(_named_value, text)
 
 
+def redact_values(fields: dict[str, Any], secrets: Iterable[str | None] = ()) -> dict[str, Any]:
+    """`fields` with every string value redacted (record fields, index metadata)."""
+    return {k: redact(v, secrets) if isinstance(v, str) else v for k, v in fields.items()}
+
+
 @functools.lru_cache(maxsize=64)  # called for every text redacted; a run has few secrets
 def transformed_forms(secret: str) -> tuple[str, ...]:
     """The secret as it is, reversed, base64 (standard and URL-safe, at every alignment),

@@ -148,11 +148,8 @@ def redacted_entries(
 ) -> tuple[list[str], list[Metadata]]:
     """The redaction boundary of the index: the text index is the first file an entry reaches
     (the worker copies it into Chroma later), so secrets are removed here, in the kernel."""
-    from agent_kernel.redact import redact, secret_env_values
+    from agent_kernel.redact import redact, redact_values, secret_env_values
 
     secrets = secret_env_values()
-    cleaned = [
-        {k: redact(v, secrets) if isinstance(v, str) else v for k, v in m.items()}
-        for m in metadatas
-    ]
+    cleaned = [redact_values(m, secrets) for m in metadatas]
     return [redact(t, secrets) for t in texts], cleaned

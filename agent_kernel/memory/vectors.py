@@ -129,16 +129,11 @@ class VectorIndex:
         function for the collection, the same offline model)."""
         if not ids:
             return
-        from agent_kernel.redact import redact, secret_env_values
+        from agent_kernel.redact import redact, redact_values, secret_env_values
 
         # The redaction boundary for the index: documents and every text in their metadata.
         secrets = secret_env_values()
-        cleaned = [
-            {k: redact(v, secrets) if isinstance(v, str) else v for k, v in m.items()} or None
-            if m
-            else None
-            for m in metadatas
-        ]
+        cleaned = [redact_values(m, secrets) or None if m else None for m in metadatas]
         with self._writing():
             self._collection(collection).upsert(
                 ids=list(ids),

@@ -31,7 +31,7 @@ from agent_kernel.memory.store import (
     classify,
     transaction,
 )
-from agent_kernel.redact import redact, secret_env_values
+from agent_kernel.redact import redact, redact_values, secret_env_values
 
 LOCK_NOTICE_SECONDS = 3.0  # a lock held longer than this is said once
 RETRY_SECONDS = (0.05, 2.0)  # backoff bounds while the store refuses
@@ -112,9 +112,7 @@ class StepWriter:
 
     def _add(self, record_type: str, /, **fields: Any) -> None:
         """A record; its text fields pass the redaction boundary first."""
-        fields = {
-            k: redact(v, self.secrets) if isinstance(v, str) else v for k, v in fields.items()
-        }
+        fields = redact_values(fields, self.secrets)
         fields.setdefault("time", dt.datetime.now(dt.timezone.utc).isoformat())
         self._queued.append({"n": self._next_n, "t": record_type, **fields})
         self._next_n += 1
